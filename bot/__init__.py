@@ -1,0 +1,1 @@
+"""XMPP transport, scheduler, command line and process of the helpdesk bot."""

@@ -1,0 +1,1 @@
+"""The transport-free command core: parsing, the command registry and the commands."""

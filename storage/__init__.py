@@ -1,0 +1,1 @@
+"""Storage: models, queries, access rules and migrations."""

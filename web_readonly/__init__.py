@@ -1,0 +1,1 @@
+"""The read-only reports web page; filled in by a later issue."""
