@@ -1,0 +1,80 @@
+"""Delivers the chat outbox through whatever transport sends messages."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from datetime import datetime
+
+from storage import outbox
+from storage.clock import utcnow
+from storage.db import Sessions
+
+log = logging.getLogger(__name__)
+
+Send = Callable[[str, str], Awaitable[None]]
+
+
+class NotConnected(Exception):
+    """The transport cannot send now; the message stays pending."""
+
+
+class OutboxDelivery:
+    """Sends pending chat notifications: at once when woken after a commit, and every
+    `interval` seconds for retries and for what a previous run left behind."""
+
+    def __init__(
+        self,
+        sessions: Sessions,
+        send: Send,
+        *,
+        channel: str = "xmpp",
+        clock: Callable[[], datetime] = utcnow,
+        interval: float = 5.0,
+    ) -> None:
+        self.sessions = sessions
+        self.send = send
+        self.channel = channel
+        self.clock = clock
+        self.interval = interval
+        self._wake = asyncio.Event()
+        self._lock = asyncio.Lock()
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    async def deliver_due(self) -> int:
+        """Send what is due now; returns how many were sent."""
+        async with self._lock:  # one pass at a time, so nothing is sent twice
+            async with self.sessions() as session:
+                messages = await outbox.due_messages(session, self.channel, self.clock())
+            sent = 0
+            for message in messages:
+                try:
+                    await self.send(message.address, message.text)
+                except NotConnected:
+                    return sent
+                except Exception as exc:  # a broken message must not stop the others
+                    log.warning("outbox %s to %s failed: %s", message.id, message.address, exc)
+                    async with self.sessions() as session, session.begin():
+                        await outbox.mark_failed(session, message, type(exc).__name__, self.clock())
+                    continue
+                async with self.sessions() as session, session.begin():
+                    await outbox.mark_sent(session, message.id, self.clock())
+                sent += 1
+            return sent
+
+    async def run(self) -> None:
+        """Deliver until cancelled."""
+        while True:
+            try:
+                await asyncio.wait_for(self._wake.wait(), self.interval)
+            except TimeoutError:
+                pass
+            self._wake.clear()
+            try:
+                while await self.deliver_due() == outbox.BATCH:
+                    pass  # a full batch: more may be waiting
+            except Exception:
+                log.exception("outbox delivery pass failed; will retry")

@@ -1,0 +1,167 @@
+"""Admin commands: departments and staff; the command line runs the same functions."""
+
+from __future__ import annotations
+
+import re
+
+from sqlalchemy import func, or_, select
+
+from commands.context import Context
+from commands.errors import CommandError, UsageError
+from commands.i18n import LANGUAGES
+from commands.registry import ADMINS, REGISTRY
+from commands.tokens import Tokens
+from storage import queries
+from storage.models import Department, Role, Staff, staff_departments
+
+_SHORT = re.compile(r"[a-zа-яё0-9_-]{1,32}")
+_LOGIN = re.compile(r"[a-z0-9._-]{1,64}")
+_JID = re.compile(r"[^@/\s]+@[^@/\s]+\.?[^@/\s]*")
+_ON = {
+    "on": True,
+    "yes": True,
+    "true": True,
+    "1": True,
+    "off": False,
+    "no": False,
+    "false": False,
+    "0": False,
+}
+
+
+def _role(value: str) -> Role:
+    try:
+        return Role(value.lower())
+    except ValueError:
+        raise UsageError("bad_role", value=value) from None
+
+
+async def _department(ctx: Context, name: str) -> Department:
+    dept = await queries.department_by_short(ctx.session, name.lstrip("@+"))
+    if dept is None:
+        raise UsageError("unknown_department", name=name.lstrip("@+"))
+    return dept
+
+
+@REGISTRY.command(
+    "dept", aliases=("отдел",), usage="dept add <short> <full name>", roles=ADMINS, raw=True
+)
+async def dept(ctx: Context, tokens: Tokens) -> str:
+    """Add a department."""
+    words = tokens.words
+    if len(words) < 3 or words[0].lower() not in ("add", "добавить"):
+        raise UsageError("need_text")
+    short, name = words[1].lower().lstrip("@"), " ".join(words[2:])
+    if not _SHORT.fullmatch(short):
+        raise UsageError("bad_short")
+    if await queries.department_by_short(ctx.session, short):
+        raise CommandError("dept_exists", short=short)
+    ctx.session.add(Department(short=short, name=name))
+    await ctx.session.flush()
+    return ctx.t("dept_added", short=short, name=name)
+
+
+@REGISTRY.command(
+    "staff",
+    aliases=("сотрудник",),
+    roles=ADMINS,
+    raw=True,
+    usage="staff add <login> <jid> <role> <dept> [+dept ...] | "
+    "staff set <login> role|dept|phone|sms|lang <value> | staff off <login>",
+)
+async def staff(ctx: Context, tokens: Tokens) -> str:
+    """Add a staff member, change one of their settings, or remove their access."""
+    words = tokens.words
+    action = words[0].lower() if words else ""
+    if action in ("add", "добавить") and len(words) >= 5:
+        return await _staff_add(ctx, words[1:])
+    if action in ("set", "изменить") and len(words) >= 4:
+        return await _staff_set(ctx, words[1].lower(), words[2].lower(), " ".join(words[3:]))
+    if action in ("off", "отключить") and len(words) == 2:
+        return await _staff_off(ctx, words[1].lower())
+    raise UsageError("need_text")
+
+
+async def _staff_add(ctx: Context, words: list[str]) -> str:
+    login, jid, role = words[0].lower().lstrip("@"), words[1].lower(), _role(words[2])
+    if not _LOGIN.fullmatch(login):
+        raise UsageError("bad_login")
+    if not _JID.fullmatch(jid):
+        raise UsageError("bad_jid", value=jid)
+    home = await _department(ctx, words[3])
+    extras = [await _department(ctx, w) for w in words[4:]]
+    clash = await ctx.session.scalar(
+        select(Staff.id).where(or_(Staff.login == login, Staff.jid == jid))
+    )
+    if clash is not None:
+        raise CommandError("staff_exists", login=login, jid=jid)
+    person = Staff(
+        login=login,
+        jid=jid,
+        role=role.value,
+        home_department_id=home.id,
+        active=True,
+        sms=False,
+        created_at=ctx.now,
+    )
+    ctx.session.add(person)
+    await ctx.session.flush()
+    for extra in {d.id: d for d in extras if d.id != home.id}.values():
+        await ctx.session.execute(
+            staff_departments.insert().values(staff_id=person.id, department_id=extra.id)
+        )
+    more = "".join(f" +@{d.short}" for d in extras if d.id != home.id)
+    return ctx.t("staff_added", login=login, jid=jid, role=role.value, dept=home.short, extra=more)
+
+
+async def _existing(ctx: Context, login: str) -> Staff:
+    person = await queries.staff_by_login(ctx.session, login.lstrip("@"))
+    if person is None:
+        raise UsageError("unknown_person", name=login.lstrip("@"))
+    return person
+
+
+async def _staff_set(ctx: Context, login: str, field: str, value: str) -> str:
+    person = await _existing(ctx, login)
+    if field == "role":
+        role = _role(value)
+        if person.role == Role.ADMIN and role is not Role.ADMIN:
+            await _keep_an_admin(ctx, person)
+        person.role = role.value
+    elif field == "dept":
+        person.home_department_id = (await _department(ctx, value)).id
+    elif field == "phone":
+        if not re.fullmatch(r"\+?[0-9 ()-]{3,20}", value):
+            raise UsageError("bad_value", value=value, field=field)
+        person.phone = value
+    elif field == "sms":
+        if value.lower() not in _ON:
+            raise UsageError("bad_value", value=value, field=field)
+        person.sms = _ON[value.lower()]
+    elif field == "lang":
+        if value.lower() not in LANGUAGES:
+            raise UsageError("bad_value", value=value, field=field)
+        person.language = value.lower()
+    else:
+        raise UsageError("bad_field", value=field)
+    await ctx.session.flush()
+    return ctx.t("staff_set", login=person.login, field=field, value=value)
+
+
+async def _keep_an_admin(ctx: Context, person: Staff) -> None:
+    admins = await ctx.session.scalar(
+        select(func.count()).select_from(Staff).where(Staff.role == Role.ADMIN.value, Staff.active)
+    )
+    if person.active and (admins or 0) <= 1:
+        raise CommandError("last_admin", login=person.login)
+
+
+async def _staff_off(ctx: Context, login: str) -> str:
+    person = await _existing(ctx, login)
+    if not person.active:
+        raise CommandError("staff_already_off", login=person.login)
+    if person.role == Role.ADMIN:
+        await _keep_an_admin(ctx, person)
+    person.active = False
+    await ctx.session.flush()
+    return ctx.t("staff_off", login=person.login)

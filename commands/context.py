@@ -1,0 +1,63 @@
+"""What a command runs with: the person, the open session, the time, notifications."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from zoneinfo import ZoneInfo
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from commands.i18n import t
+from storage.access import Actor
+from storage.models import Outbox, Staff, TicketEvent
+
+
+@dataclass
+class Context:
+    session: AsyncSession
+    actor: Actor
+    now: datetime  # naive UTC, as stored
+    timezone: ZoneInfo
+    default_language: str
+    queued: int = field(default=0)
+
+    @property
+    def today(self) -> date:
+        return self.local(self.now).date()
+
+    def local(self, moment: datetime) -> datetime:
+        """A stored (naive UTC) time in the configured timezone."""
+        return moment.replace(tzinfo=ZoneInfo("UTC")).astimezone(self.timezone)
+
+    def t(self, key: str, **params: object) -> str:
+        return t(self.actor.language, key, **params)
+
+    def language_of(self, staff: Staff) -> str:
+        return staff.language or self.default_language
+
+    def notify(
+        self, recipients: Iterable[Staff], event: TicketEvent, render: Callable[[str], str]
+    ) -> None:
+        """Queue a chat notification of `event` for each recipient but the actor, in the
+        same transaction as the change; the bot delivers the outbox after the commit."""
+        seen: set[int] = set()
+        for staff in recipients:
+            if staff.id == self.actor.id or staff.id in seen or not staff.active:
+                continue
+            seen.add(staff.id)
+            self.session.add(
+                Outbox(
+                    key=f"xmpp:{event.id}:{staff.id}",
+                    channel="xmpp",
+                    recipient_id=staff.id,
+                    address=staff.jid,
+                    ticket_id=event.ticket_id,
+                    event_id=event.id,
+                    text=render(self.language_of(staff)),
+                    created_at=self.now,
+                    next_attempt_at=self.now,
+                )
+            )
+            self.queued += 1

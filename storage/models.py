@@ -1,0 +1,194 @@
+"""SQLAlchemy models: departments, staff, customers, tickets, their history and the outbox."""
+
+from __future__ import annotations
+
+import enum
+from datetime import date, datetime
+
+from sqlalchemy import (
+    Boolean,
+    Column,
+    Date,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+from storage.clock import utcnow
+
+NAMING = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING)
+
+
+class Role(enum.StrEnum):
+    ADMIN = "admin"
+    COORDINATOR = "coordinator"
+    USER = "user"
+
+
+class Status(enum.StrEnum):
+    NEW = "new"
+    IN_PROGRESS = "in progress"
+    CLOSED = "closed"
+
+
+class Kind(enum.StrEnum):
+    TICKET = "ticket"
+    CALL = "call"
+
+
+class Priority(enum.IntEnum):
+    LOW = 1
+    NORMAL = 2
+    HIGH = 3
+    URGENT = 4
+
+
+class Department(Base):
+    __tablename__ = "departments"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    short: Mapped[str] = mapped_column(String(32), unique=True)
+    name: Mapped[str] = mapped_column(String(200))
+
+
+staff_departments = Table(
+    "staff_departments",
+    Base.metadata,
+    Column("staff_id", ForeignKey("staff.id", ondelete="CASCADE"), primary_key=True),
+    Column("department_id", ForeignKey("departments.id", ondelete="CASCADE"), primary_key=True),
+    Index("ix_staff_departments_department_id", "department_id"),
+)
+
+
+class Staff(Base):
+    __tablename__ = "staff"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    login: Mapped[str] = mapped_column(String(64), unique=True)
+    jid: Mapped[str] = mapped_column(String(255), unique=True)
+    role: Mapped[str] = mapped_column(String(16))
+    home_department_id: Mapped[int] = mapped_column(ForeignKey("departments.id"), index=True)
+    phone: Mapped[str | None] = mapped_column(String(32))
+    language: Mapped[str | None] = mapped_column(String(2))
+    sms: Mapped[bool] = mapped_column(Boolean, default=False)
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+
+    home_department: Mapped[Department] = relationship(lazy="raise")
+    extra_departments: Mapped[list[Department]] = relationship(
+        secondary=staff_departments, lazy="raise"
+    )
+
+
+class Customer(Base):
+    __tablename__ = "customers"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    login: Mapped[str | None] = mapped_column(String(128), unique=True)
+    full_name: Mapped[str] = mapped_column(String(255))
+    email: Mapped[str | None] = mapped_column(String(255))
+    department: Mapped[str | None] = mapped_column(String(255))
+    phones: Mapped[str | None] = mapped_column(String(255))
+    room: Mapped[str | None] = mapped_column(String(64))
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+
+
+class Ticket(Base):
+    __tablename__ = "tickets"
+    __table_args__ = (
+        # per-message queries: open tickets of a department, of a person, by holder
+        Index("ix_tickets_department_status", "department_id", "status"),
+        Index("ix_tickets_target_staff_status", "target_staff_id", "status"),
+        Index("ix_tickets_holder_status", "holder_id", "status"),
+        Index("ix_tickets_status_due", "status", "due"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)  # the ticket number, #N
+    kind: Mapped[str] = mapped_column(String(8), default=Kind.TICKET.value)
+    text: Mapped[str] = mapped_column(Text)
+    customer_id: Mapped[int | None] = mapped_column(ForeignKey("customers.id"), index=True)
+    creator_id: Mapped[int] = mapped_column(ForeignKey("staff.id"), index=True)
+    department_id: Mapped[int] = mapped_column(ForeignKey("departments.id"))
+    target_staff_id: Mapped[int | None] = mapped_column(ForeignKey("staff.id"))
+    holder_id: Mapped[int | None] = mapped_column(ForeignKey("staff.id"))
+    status: Mapped[str] = mapped_column(String(16), default=Status.NEW.value)
+    priority: Mapped[int] = mapped_column(Integer, default=Priority.NORMAL.value)
+    due: Mapped[date | None] = mapped_column(Date)
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow, index=True)
+    taken_at: Mapped[datetime | None] = mapped_column(DateTime)
+    closed_at: Mapped[datetime | None] = mapped_column(DateTime, index=True)
+
+    @property
+    def number(self) -> int:
+        return self.id
+
+
+class TicketEvent(Base):
+    """One row of a ticket's history: who changed what, when, from what to what."""
+
+    __tablename__ = "ticket_events"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    ticket_id: Mapped[int] = mapped_column(ForeignKey("tickets.id", ondelete="CASCADE"), index=True)
+    actor_id: Mapped[int | None] = mapped_column(ForeignKey("staff.id"))
+    at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    action: Mapped[str] = mapped_column(String(16))
+    field: Mapped[str | None] = mapped_column(String(32))
+    old: Mapped[str | None] = mapped_column(String(255))
+    new: Mapped[str | None] = mapped_column(String(255))
+    text: Mapped[str | None] = mapped_column(Text)
+
+
+class OutboxStatus(enum.StrEnum):
+    PENDING = "pending"
+    SENT = "sent"
+    DEAD = "dead"
+
+
+class Outbox(Base):
+    """A notification waiting for delivery; written in the transaction of its change."""
+
+    __tablename__ = "outbox"
+    __table_args__ = (Index("ix_outbox_status_next", "status", "next_attempt_at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    key: Mapped[str] = mapped_column(String(64), unique=True)  # idempotency key
+    channel: Mapped[str] = mapped_column(String(16), default="xmpp")
+    recipient_id: Mapped[int | None] = mapped_column(ForeignKey("staff.id"))
+    address: Mapped[str] = mapped_column(String(255))
+    ticket_id: Mapped[int | None] = mapped_column(ForeignKey("tickets.id", ondelete="SET NULL"))
+    event_id: Mapped[int | None] = mapped_column(
+        ForeignKey("ticket_events.id", ondelete="SET NULL")
+    )
+    text: Mapped[str] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(String(8), default=OutboxStatus.PENDING.value)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    sent_at: Mapped[datetime | None] = mapped_column(DateTime)
+    last_error: Mapped[str | None] = mapped_column(String(255))
+
+
+class InboundMessage(Base):
+    """A chat message already handled, so a redelivered one is not executed twice."""
+
+    __tablename__ = "inbound_messages"
+
+    key: Mapped[str] = mapped_column(String(255), primary_key=True)
+    received_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow, index=True)

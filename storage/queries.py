@@ -1,0 +1,203 @@
+"""Read queries; each takes the session as its first argument."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date, datetime
+
+from sqlalchemy import ColumnElement, and_, func, or_, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from storage.access import Actor, visible_to
+from storage.models import (
+    Customer,
+    Department,
+    Role,
+    Staff,
+    Status,
+    Ticket,
+    TicketEvent,
+    staff_departments,
+)
+
+
+async def department_ids_of(session: AsyncSession, staff: Staff) -> frozenset[int]:
+    """Home department plus the extra ones."""
+    rows = await session.scalars(
+        select(staff_departments.c.department_id).where(staff_departments.c.staff_id == staff.id)
+    )
+    return frozenset([staff.home_department_id, *rows])
+
+
+async def actor_for_jid(session: AsyncSession, jid: str, default_language: str) -> Actor | None:
+    """The active staff member with this bare JID, or None for a stranger."""
+    staff = await session.scalar(select(Staff).where(Staff.jid == jid.lower(), Staff.active))
+    return None if staff is None else await actor_for(session, staff, default_language)
+
+
+async def actor_for(session: AsyncSession, staff: Staff, default_language: str) -> Actor:
+    return Actor(
+        id=staff.id,
+        login=staff.login,
+        jid=staff.jid,
+        role=Role(staff.role),
+        home_department_id=staff.home_department_id,
+        department_ids=await department_ids_of(session, staff),
+        language=staff.language or default_language,
+    )
+
+
+async def visible_ticket(
+    session: AsyncSession, actor: Actor, number: int, *, for_update: bool = False
+) -> Ticket | None:
+    """The ticket if this person may see it; None both when it is hidden and when missing.
+
+    With `for_update` the row stays locked (PostgreSQL) until the change commits, so two
+    people taking the same ticket at once cannot both win."""
+    query = select(Ticket).where(Ticket.id == number, visible_to(actor))
+    return await session.scalar(query.with_for_update() if for_update else query)
+
+
+async def department_by_short(session: AsyncSession, short: str) -> Department | None:
+    return await session.scalar(select(Department).where(Department.short == short.lower()))
+
+
+async def staff_by_login(session: AsyncSession, login: str) -> Staff | None:
+    return await session.scalar(select(Staff).where(Staff.login == login.lower()))
+
+
+async def names_of_staff(session: AsyncSession, ids: set[int]) -> dict[int, str]:
+    if not ids:
+        return {}
+    rows = await session.execute(select(Staff.id, Staff.login).where(Staff.id.in_(ids)))
+    return {i: login for i, login in rows.tuples()}
+
+
+async def names_of_departments(session: AsyncSession) -> dict[int, str]:
+    rows = await session.execute(select(Department.id, Department.short))
+    return {i: short for i, short in rows.tuples()}
+
+
+async def customer_name(session: AsyncSession, customer_id: int | None) -> str | None:
+    if customer_id is None:
+        return None
+    return await session.scalar(select(Customer.full_name).where(Customer.id == customer_id))
+
+
+async def history(session: AsyncSession, ticket_id: int) -> Sequence[TicketEvent]:
+    rows = await session.scalars(
+        select(TicketEvent).where(TicketEvent.ticket_id == ticket_id).order_by(TicketEvent.id)
+    )
+    return rows.all()
+
+
+@dataclass(frozen=True)
+class ListFilter:
+    mine: bool = False
+    only_new: bool = False
+    department_id: int | None = None
+    staff_id: int | None = None
+    priority: int | None = None
+
+
+def _open_visible(actor: Actor) -> list[ColumnElement[bool]]:
+    return [Ticket.status != Status.CLOSED.value, visible_to(actor)]
+
+
+def _list_conditions(actor: Actor, flt: ListFilter) -> list[ColumnElement[bool]]:
+    conds = _open_visible(actor)
+    if flt.mine:
+        conds.append(or_(Ticket.holder_id == actor.id, Ticket.target_staff_id == actor.id))
+    if flt.only_new:
+        conds.append(Ticket.status == Status.NEW.value)
+    if flt.department_id is not None:
+        conds.append(Ticket.department_id == flt.department_id)
+    if flt.staff_id is not None:
+        conds.append(or_(Ticket.target_staff_id == flt.staff_id, Ticket.holder_id == flt.staff_id))
+    if flt.priority is not None:
+        conds.append(Ticket.priority == flt.priority)
+    return conds
+
+
+async def open_tickets(
+    session: AsyncSession, actor: Actor, flt: ListFilter, limit: int
+) -> tuple[Sequence[Ticket], int]:
+    """Open tickets this person may see, newest first, and the total count."""
+    conds = _list_conditions(actor, flt)
+    rows = await session.scalars(
+        select(Ticket).where(*conds).order_by(Ticket.id.desc()).limit(limit)
+    )
+    total = await session.scalar(select(func.count()).select_from(Ticket).where(*conds))
+    return rows.all(), total or 0
+
+
+async def agenda(
+    session: AsyncSession, actor: Actor, staff_id: int, today: date
+) -> Sequence[Ticket]:
+    """Open tickets of that person (held or targeted) due today or overdue, by priority."""
+    query = (
+        select(Ticket)
+        .where(
+            *_open_visible(actor),
+            or_(Ticket.holder_id == staff_id, Ticket.target_staff_id == staff_id),
+            Ticket.due.is_not(None),
+            Ticket.due <= today,
+        )
+        .order_by(Ticket.priority.desc(), Ticket.due, Ticket.id)
+    )
+    return (await session.scalars(query)).all()
+
+
+@dataclass(frozen=True)
+class DepartmentStats:
+    short: str
+    open: int
+    new_today: int
+    closed_today: int
+    overdue: int
+
+
+async def stats(
+    session: AsyncSession, actor: Actor, day_start: datetime, today: date
+) -> list[DepartmentStats]:
+    """Per department among the tickets this person may see."""
+    is_open = Ticket.status != Status.CLOSED.value
+    counts = (
+        select(
+            Department.short,
+            func.count().filter(is_open),
+            func.count().filter(Ticket.created_at >= day_start),
+            func.count().filter(and_(Ticket.closed_at.is_not(None), Ticket.closed_at >= day_start)),
+            func.count().filter(and_(is_open, Ticket.due < today)),
+        )
+        .join(Department, Department.id == Ticket.department_id)
+        .where(visible_to(actor))
+        .group_by(Department.short)
+        .order_by(Department.short)
+    )
+    rows = await session.execute(counts)
+    return [DepartmentStats(*row) for row in rows.tuples()]
+
+
+async def staff_of_departments(
+    session: AsyncSession, department_ids: set[int], roles: set[Role]
+) -> Sequence[Staff]:
+    """Active staff with one of these roles whose departments include any of these."""
+    extra = select(staff_departments.c.staff_id).where(
+        staff_departments.c.department_id.in_(department_ids)
+    )
+    rows = await session.scalars(
+        select(Staff).where(
+            Staff.active,
+            Staff.role.in_([r.value for r in roles]),
+            or_(Staff.home_department_id.in_(department_ids), Staff.id.in_(extra)),
+        )
+    )
+    return rows.all()
+
+
+async def staff_by_ids(session: AsyncSession, ids: set[int]) -> Sequence[Staff]:
+    if not ids:
+        return []
+    return (await session.scalars(select(Staff).where(Staff.id.in_(ids), Staff.active))).all()
