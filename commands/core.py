@@ -77,7 +77,9 @@ class Helpdesk:
         self.on_outbox = on_outbox
         self._refused: dict[str, datetime] = {}
 
-    async def handle(self, jid: str, text: str, *, message_key: str | None = None) -> str | None:
+    async def handle(
+        self, jid: str, text: str, message_key: str | None = None
+    ) -> str | None:
         """The reply to one chat message, or None when nothing should be said (a stranger
         refused within the hour, or a message already handled)."""
         attempt = _Attempt(self.language)
@@ -168,7 +170,8 @@ class Helpdesk:
 
 async def _first_time(session: AsyncSession, key: str, now: datetime) -> bool:
     """Record a message key; False when it was recorded before (a redelivery)."""
+    key = key[:255]  # as stored: a longer key must match its stored form
     if await session.scalar(select(InboundMessage.key).where(InboundMessage.key == key)):
         return False
-    session.add(InboundMessage(key=key[:255], received_at=now))
+    session.add(InboundMessage(key=key, received_at=now))
     return True

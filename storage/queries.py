@@ -71,12 +71,12 @@ async def names_of_staff(session: AsyncSession, ids: set[int]) -> dict[int, str]
     if not ids:
         return {}
     rows = await session.execute(select(Staff.id, Staff.login).where(Staff.id.in_(ids)))
-    return {i: login for i, login in rows.tuples()}
+    return {i: login for i, login in rows}
 
 
 async def names_of_departments(session: AsyncSession) -> dict[int, str]:
     rows = await session.execute(select(Department.id, Department.short))
-    return {i: short for i, short in rows.tuples()}
+    return {i: short for i, short in rows}
 
 
 async def customer_name(session: AsyncSession, customer_id: int | None) -> str | None:
@@ -177,7 +177,7 @@ async def stats(
         .order_by(Department.short)
     )
     rows = await session.execute(counts)
-    return [DepartmentStats(*row) for row in rows.tuples()]
+    return [DepartmentStats(*row) for row in rows]
 
 
 async def staff_of_departments(

@@ -1,0 +1,144 @@
+"""The XMPP transport: turns chat messages into core requests and replies into stanzas."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import logging
+import random
+import ssl
+from collections.abc import Awaitable, Callable
+
+import slixmpp
+from slixmpp import JID
+from slixmpp.stanza import Message
+
+from bot.config import XmppConfig
+from bot.delivery import NotConnected
+
+log = logging.getLogger(__name__)
+
+Handler = Callable[[str, str, str | None], Awaitable[str | None]]
+RECONNECT_MAX = 60.0
+KEEPALIVE_INTERVAL = 60
+
+
+def message_key(msg: Message, own_jid: str) -> str | None:
+    """A key that is the same each time the server delivers this message: the server's
+    XEP-0359 stanza-id when it adds one for us, else sender + id (+ delay stamp)."""
+    sid = msg.get_plugin("stanza_id", check=True)
+    if sid is not None and sid["by"] and str(sid["by"]) == own_jid and sid["id"]:
+        return f"sid:{sid['id']}"
+    if not msg["id"]:
+        return None
+    delay = msg.get_plugin("delay", check=True)
+    stamp = delay["stamp"].isoformat() if delay is not None and delay["stamp"] else ""
+    raw = f"{msg['from'].bare}|{msg['id']}|{stamp}"
+    return "mid:" + hashlib.sha256(raw.encode()).hexdigest()[:40]
+
+
+def configure_tls(client: slixmpp.ClientXMPP, config: XmppConfig) -> None:
+    """`tls: starttls | direct | none` and `verify_tls`, for the bot and `helpdesk chat`."""
+    client.enable_direct_tls = config.tls == "direct"
+    client.enable_starttls = config.tls == "starttls"
+    client.enable_plaintext = config.tls == "none"
+    if config.tls == "none":
+        client.plugin["feature_mechanisms"].unencrypted_scram = True
+    if not config.verify_tls:
+        client.ssl_context.check_hostname = False
+        client.ssl_context.verify_mode = ssl.CERT_NONE
+
+
+class HelpdeskBot(slixmpp.ClientXMPP):
+    """The always-on bot account: answers one-to-one chat, delivers notifications,
+    keeps itself connected."""
+
+    def __init__(self, config: XmppConfig, handler: Handler) -> None:
+        super().__init__(config.jid, config.password.reveal())
+        self.config = config
+        self.handler = handler
+        self.online = asyncio.Event()
+        self._stopping = False
+        self._senders: dict[str, asyncio.Lock] = {}
+        self._backoff = 1.0
+        configure_tls(self, config)
+        for plugin in ("xep_0030", "xep_0203", "xep_0359", "xep_0092"):
+            self.register_plugin(plugin)
+        self.register_plugin(
+            "xep_0199", {"keepalive": True, "interval": KEEPALIVE_INTERVAL, "timeout": 30}
+        )
+        self.add_event_handler("session_start", self._on_session_start)
+        self.add_event_handler("message", self._on_message)
+        self.add_event_handler("disconnected", self._on_disconnected)
+        self.add_event_handler("failed_auth", self._on_failed_auth)
+
+    def start(self) -> None:
+        """Connect (and keep reconnecting) until `stop`."""
+        self._stopping = False
+        address = self.config.host_port()
+        if address is None:
+            self.connect()
+        else:
+            self.connect(*address)
+
+    async def stop(self, timeout: float = 5.0) -> None:
+        self._stopping = True
+        self.online.clear()
+        self.cancel_connection_attempt()
+        try:
+            await asyncio.wait_for(self.disconnect(wait=timeout / 2), timeout)
+        except TimeoutError:
+            self.abort()
+        # slixmpp leaves its outgoing-stanza task running after a disconnect
+        sending: asyncio.Future[None] | None = getattr(self, "_run_out_filters", None)
+        if sending is not None and not sending.done():
+            sending.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await sending
+
+    async def _on_session_start(self, _event: object) -> None:
+        # initial presence makes the server hand over messages stored while we were away
+        self.send_presence()
+        self._backoff = 1.0
+        self.online.set()
+        log.info("online as %s", self.boundjid.bare)
+
+    def _on_failed_auth(self, _event: object) -> None:
+        log.error("the server refused the bot's login for %s", self.boundjid.bare)
+
+    def _on_disconnected(self, reason: object) -> None:
+        self.online.clear()
+        if self._stopping:
+            return
+        delay = self._backoff * random.uniform(0.8, 1.2)
+        self._backoff = min(RECONNECT_MAX, self._backoff * 2)
+        log.warning("disconnected (%s); reconnecting in %.1f s", reason, delay)
+        asyncio.get_running_loop().call_later(delay, self._reconnect)
+
+    def _reconnect(self) -> None:
+        if not self._stopping and not self.online.is_set():
+            self.start()
+
+    async def _on_message(self, msg: Message) -> None:
+        if msg["type"] not in ("chat", "normal") or not msg["body"]:
+            return  # errors, group chat, headlines and chat states are not commands
+        sender = msg["from"].bare.lower()
+        if sender == self.boundjid.bare.lower():
+            return  # our own echo (carbons, a message to self)
+        lock = self._senders.setdefault(sender, asyncio.Lock())
+        async with lock:  # one person's commands run in the order they were sent
+            reply = await self.handler(
+                str(msg["from"]), msg["body"], message_key(msg, self.boundjid.bare)
+            )
+        if reply is not None:
+            answer = self.make_message(mto=msg["from"], mbody=reply, mtype=msg["type"])
+            if msg["thread"]:
+                answer["thread"] = msg["thread"]
+            answer.send()
+
+    async def send_chat(self, jid: str, text: str) -> None:
+        """Send one notification; NotConnected when offline (it stays in the outbox)."""
+        if not self.online.is_set():
+            raise NotConnected(jid)
+        self.send_message(mto=JID(jid), mbody=text, mtype="chat")

@@ -1,0 +1,293 @@
+"""The bot on a real Prosody, driven by real slixmpp clients: a ticket's whole life,
+visibility across roles, strangers, restarts with offline messages, reconnects."""
+
+# ruff: noqa: ASYNC109
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+import threading
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+from sqlalchemy import func, select
+from xmpp_client import Account, AccountFactory, ChatClient, ClientFactory
+
+from bot.app import run
+from bot.config import Config, parse_config
+from bot.prosody import ProsodyServer
+from commands.core import Helpdesk
+from storage.db import make_engine, make_sessions
+from storage.models import Outbox, OutboxStatus, Ticket
+
+pytestmark = pytest.mark.xmpp
+
+STAFF = [  # login, role, home department
+    ("operator", "user", "ops"),
+    ("head_it", "coordinator", "it"),
+    ("w1", "user", "it"),
+    ("w2", "user", "it"),
+    ("hr1", "user", "hr"),
+]
+
+
+def make_config(bot: Account, address: tuple[str, int], db: Path) -> Config:
+    return parse_config(
+        {
+            "xmpp": {"jid": bot.jid, "password": bot.password, "tls": "none",
+                     "server": f"{address[0]}:{address[1]}"},
+            "database": {"url": f"sqlite+aiosqlite:///{db}"},
+            "language": "en",
+        },
+        {},
+    )  # fmt: skip
+
+
+@dataclass
+class Helpdesk_:
+    """A running bot with staff accounts on the real server."""
+
+    config: Config
+    accounts: dict[str, Account]
+    client: Callable[[str], Awaitable[ChatClient]] | None = None
+    stop_event: asyncio.Event = field(default_factory=asyncio.Event)
+    task: asyncio.Task[None] | None = None
+
+    @property
+    def jid(self) -> str:
+        return self.config.xmpp.jid
+
+    def start(self) -> None:
+        self.stop_event = asyncio.Event()
+        self.task = asyncio.create_task(run(self.config, self.stop_event))
+
+    async def stop(self) -> None:
+        self.stop_event.set()
+        if self.task is not None:
+            await asyncio.wait_for(self.task, 10)
+            self.task = None
+
+    async def count(self, model: type[Ticket] | type[Outbox]) -> int:
+        engine = make_engine(self.config.database.url)
+        try:
+            async with engine.connect() as conn:
+                return await conn.scalar(select(func.count()).select_from(model)) or 0
+        finally:
+            await engine.dispose()
+
+
+async def seed(config: Config, accounts: dict[str, Account]) -> None:
+    from storage import migrate
+
+    engine = make_engine(config.database.url)
+    await migrate.upgrade(engine)
+    core = Helpdesk(make_sessions(engine), language="en")
+    for short in ("it", "ops", "hr"):
+        await core.run_admin("dept", ["add", short, short.upper()])
+    for login, role, home in STAFF:
+        await core.run_admin("staff", ["add", login, accounts[login].jid, role, home])
+        await core.run_admin("staff", ["set", login, "lang", "en"])
+    await engine.dispose()
+
+
+@pytest.fixture
+async def helpdesk(
+    prosody: ProsodyServer,
+    xmpp_account: AccountFactory,
+    xmpp_client: ClientFactory,
+    tmp_path: Path,
+) -> AsyncIterator[Helpdesk_]:
+    accounts = {login: xmpp_account(login.replace("_", "")) for login, _, _ in STAFF}
+    config = make_config(xmpp_account("bot"), prosody.address, tmp_path / "hd.db")
+    await seed(config, accounts)
+
+    async def client(login: str) -> ChatClient:
+        return await xmpp_client(accounts[login])
+
+    desk = Helpdesk_(config, accounts, client)
+    desk.start()
+    yield desk
+    await desk.stop()
+
+
+async def test_a_tickets_whole_life_between_real_clients(helpdesk: Helpdesk_) -> None:
+    operator, head, w1, w2 = [await helpdesk.client(n) for n in ("operator", "head_it", "w1", "w2")]
+    bot = helpdesk.jid
+    opened = await operator.ask(bot, "new printer on floor 3 jams @it !high", timeout=10)
+    assert opened == "Ticket #1 opened for @it."
+    for member in (head, w1, w2):  # every member of IT and its head, at once
+        notice = await member.expect(from_=bot)
+        assert notice.body.startswith("New #1 for @it [high]")
+    await operator.expect_none(0.3, from_=bot)  # never the one who did it
+
+    assert await w1.ask(bot, "take #1") == "#1 is yours now."
+    assert (await operator.expect(from_=bot)).body == "#1: @w1 took it"
+    assert (await head.expect(from_=bot)).body == "#1: @w1 took it"
+    assert await w2.ask(bot, "take #1") == "#1 is held by @w1; you may not take it over."
+
+    assert await w1.ask(bot, "#1 replaced the roller") == "Comment added to #1."
+    for told in (operator, head):
+        assert (await told.expect(from_=bot)).body == "#1: @w1: replaced the roller"
+    assert await w1.ask(bot, "close #1 done") == "#1 closed."
+    for told in (operator, head):
+        assert (await told.expect(from_=bot)).body == "#1: @w1 closed it: done"
+    assert await operator.ask(bot, "reopen #1 still jams") == "#1 reopened."
+    for told in (w1, head):
+        assert (await told.expect(from_=bot)).body == "#1: @operator reopened it: still jams"
+    await w2.expect_none(0.2, from_=bot)  # not the holder, creator or head: not told
+    card = await head.ask(bot, "show #1")
+    assert "Held by: @w1" in card and "@w1 closed it: done" in card
+
+
+async def test_visibility_across_roles(helpdesk: Helpdesk_) -> None:
+    operator, head, w1, w2, hr1 = [
+        await helpdesk.client(n) for n in ("operator", "head_it", "w1", "w2", "hr1")
+    ]
+    bot = helpdesk.jid
+    assert await operator.ask(bot, "new for w1 only @w1", timeout=10) == "Ticket #1 opened for @w1."
+    assert (await w1.expect(from_=bot)).body.startswith("New #1 for @w1")
+    assert (await head.expect(from_=bot)).body.startswith("New #1 for @w1")
+    await w2.expect_none(0.3, from_=bot)  # a colleague is not told
+    assert (await w1.ask(bot, "show #1")).startswith("#1 [new, normal]")
+    assert (await head.ask(bot, "show #1")).startswith("#1 [new, normal]")
+    hidden, missing = await w2.ask(bot, "show #1"), await w2.ask(bot, "show #2")
+    assert (hidden, missing) == ("#1 not found", "#2 not found")
+    assert await hr1.ask(bot, "#1 sneaky comment") == "#1 not found"
+
+
+async def test_a_stranger_gets_one_refusal_and_learns_nothing(
+    helpdesk: Helpdesk_, xmpp_client: ClientFactory
+) -> None:
+    stranger = await xmpp_client()
+    refusal = await stranger.ask(helpdesk.jid, "list", timeout=10)
+    assert refusal == "Sorry, this is a private service for the company's staff."
+    stranger.say(helpdesk.jid, "show #1")
+    stranger.say(helpdesk.jid, "help")
+    await stranger.expect_none(1.0, from_=helpdesk.jid)
+
+
+async def test_error_stanzas_and_group_chat_lines_are_not_commands(helpdesk: Helpdesk_) -> None:
+    operator = await helpdesk.client("operator")
+    assert (await operator.ask(helpdesk.jid, "help", timeout=10)).startswith("Commands you")
+    operator.say(helpdesk.jid, "new from an error stanza", mtype="error")
+    operator.say(helpdesk.jid, "new from a headline", mtype="headline")
+    await operator.expect_none(0.5, from_=helpdesk.jid)
+    assert await helpdesk.count(Ticket) == 0
+
+
+async def test_a_command_sent_while_the_bot_was_down_is_answered_exactly_once(
+    helpdesk: Helpdesk_,
+) -> None:
+    operator = await helpdesk.client("operator")
+    assert (await operator.ask(helpdesk.jid, "help", timeout=10)).startswith("Commands")
+    await helpdesk.stop()
+    operator.say(helpdesk.jid, "new sent while the bot was away @it")
+    await operator.expect_none(0.5, from_=helpdesk.jid)
+    helpdesk.start()
+    reply = await operator.expect(timeout=10, from_=helpdesk.jid)
+    assert reply.body == "Ticket #1 opened for @it."
+    await operator.expect_none(1.0, from_=helpdesk.jid)
+    await helpdesk.stop()  # and once more: the server must not hand it over again
+    helpdesk.start()
+    assert (await operator.ask(helpdesk.jid, "list", timeout=10)).startswith("#1 [normal, new]")
+    assert await helpdesk.count(Ticket) == 1
+
+
+async def test_notifications_queued_while_down_are_delivered_after_restart(
+    helpdesk: Helpdesk_,
+) -> None:
+    w1 = await helpdesk.client("w1")
+    assert (await w1.ask(helpdesk.jid, "help", timeout=10)).startswith("Commands")
+    await helpdesk.stop()
+    engine = make_engine(helpdesk.config.database.url)
+    core = Helpdesk(make_sessions(engine), language="en")  # committed, never sent
+    assert await core.handle(helpdesk.accounts["operator"].jid, "new queued @w1") == (
+        "Ticket #1 opened for @w1."
+    )
+    await engine.dispose()
+    helpdesk.start()
+    notice = await w1.expect(timeout=10, from_=helpdesk.jid)
+    assert notice.body.startswith("New #1 for @w1")
+    await w1.expect_none(0.5, from_=helpdesk.jid)
+    engine = make_engine(helpdesk.config.database.url)
+    async with engine.connect() as conn:
+        statuses = (await conn.scalars(select(Outbox.status))).all()
+    await engine.dispose()
+    assert statuses and all(s == OutboxStatus.SENT.value for s in statuses)
+
+
+async def test_the_bot_reconnects_when_the_server_comes_back(
+    tmp_path: Path,
+) -> None:
+    server = ProsodyServer(tmp_path / "own-prosody")
+    server.start()
+    try:
+        bot, user = (
+            Account(server.register("bot", "pw-bot"), "pw-bot"),
+            Account(server.register("operator", "pw-op"), "pw-op"),
+        )
+        config = make_config(bot, server.address, tmp_path / "hd.db")
+        await seed(config, {login: user for login, _, _ in STAFF[:1]} | {
+            login: Account(f"{login}@localhost", "x") for login, _, _ in STAFF[1:]
+        })  # fmt: skip
+        desk = Helpdesk_(config, {"operator": user})
+        desk.start()
+        client = ChatClient.for_account(user, server.address)
+        await client.start()
+        assert (await client.ask(bot.jid, "help", timeout=10)).startswith("Commands")
+        await client.stop()
+        server.stop()
+        await asyncio.sleep(0.5)
+        server.start()
+        client = ChatClient.for_account(user, server.address)
+        await client.start()
+        assert (await client.ask(bot.jid, "list", timeout=20)) == "No open tickets."
+        await client.stop()
+        await desk.stop()
+    finally:
+        server.stop()
+
+
+def test_helpdesk_run_stops_cleanly_on_sigterm(
+    prosody: ProsodyServer, xmpp_account: AccountFactory, tmp_path: Path
+) -> None:
+    bot = xmpp_account("bot")
+    config = tmp_path / "bot.yaml"
+    config.write_text(
+        f"xmpp:\n  jid: {bot.jid}\n  password: ${{BOT_PW}}\n  tls: none\n"
+        f"  server: 127.0.0.1:{prosody.c2s_port}\n"
+        f"database:\n  url: sqlite+aiosqlite:///{tmp_path / 'hd.db'}\n"
+    )
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "bot.cli", "--config", str(config), "run"],
+        env={**os.environ, "BOT_PW": bot.password},
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )  # fmt: skip
+    lines: list[str] = []
+    online = threading.Event()
+
+    def read() -> None:
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            lines.append(line)
+            if "online as" in line:
+                online.set()
+
+    reader = threading.Thread(target=read, daemon=True)
+    reader.start()
+    try:
+        assert online.wait(15), "".join(lines)
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(10)
+    finally:
+        proc.kill()
+    reader.join(5)
+    out = "".join(lines)
+    assert proc.returncode == 0, out
+    assert "stopping" in out
+    assert bot.password not in out and "Traceback" not in out
