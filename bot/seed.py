@@ -132,7 +132,8 @@ async def bulk_tickets(
                 "customer_id": rng.randint(1, customers) if customers else None,
                 "department_id": rng.choice(department_ids), "priority": rng.randint(1, 4),
                 "status": Status.CLOSED.value if closed else Status.NEW.value,
-                "created_at": created, "closed_at": created + timedelta(hours=3) if closed else None,
+                "created_at": created,
+                "closed_at": created + timedelta(hours=3) if closed else None,
             })  # fmt: skip
         async with sessions() as session, session.begin():
             ids = (await session.scalars(insert(Ticket).returning(Ticket.id), rows)).all()

@@ -8,7 +8,7 @@ from commands.errors import CommandError, UsageError
 from commands.registry import REGISTRY, WORKERS
 from commands.tokens import Tokens
 from storage import access, queries
-from storage.models import Kind, Priority, Status, Ticket
+from storage.models import Kind, Priority, Staff, Status, Ticket
 
 
 def _no_extras(tokens: Tokens, *, prio: bool = True, due: bool = True, target: bool = True) -> None:
@@ -138,11 +138,12 @@ async def take(ctx: Context, tokens: Tokens) -> str:
         return ctx.t("already_yours", n=ticket.id)
     if ticket.status == Status.CLOSED:
         raise CommandError("already_closed", n=ticket.id)
-    holder_home = None
+    holder_departments: frozenset[int] = frozenset()
     if ticket.holder_id is not None:
-        holder = await queries.staff_by_ids(ctx.session, {ticket.holder_id})
-        holder_home = holder[0].home_department_id if holder else None
-    if not access.can_take(ctx.actor, ticket, holder_home):
+        holder = await ctx.session.get(Staff, ticket.holder_id)
+        if holder is not None:
+            holder_departments = await queries.department_ids_of(ctx.session, holder)
+    if not access.can_take(ctx.actor, ticket, holder_departments):
         names = await queries.names_of_staff(ctx.session, {ticket.holder_id or 0})
         if ticket.holder_id in names:
             raise CommandError("held_by_other", n=ticket.id, login=names[ticket.holder_id])

@@ -149,6 +149,6 @@ def tokenize(text: str, today: date) -> Tokens:
 
 def split_command(text: str) -> tuple[str, str]:
     """The command word (lower case, a leading `/` or `!` dropped) and the rest."""
-    head, _, rest = normalize(text).partition(" ")
-    head = head.lstrip("/!").lower()
-    return head, rest.strip()
+    parts = normalize(text).split(maxsplit=1)  # a newline or tab ends the word too
+    head = parts[0].lstrip("/!").lower() if parts else ""
+    return head, parts[1].strip() if len(parts) > 1 else ""

@@ -58,14 +58,14 @@ def visible_to(actor: Actor) -> ColumnElement[bool]:
     return false()
 
 
-def can_take(actor: Actor, ticket: Ticket, holder_home_department: int | None) -> bool:
+def can_take(actor: Actor, ticket: Ticket, holder_departments: frozenset[int]) -> bool:
     """A user or coordinator who sees it, while no one else holds it; a coordinator
-    may take it over from anyone in their departments."""
+    may take it over from anyone in their departments (the holder's home or extra ones)."""
     if actor.is_admin:
         return False
     if ticket.holder_id is None or ticket.holder_id == actor.id:
         return True
-    return actor.is_coordinator and holder_home_department in actor.department_ids
+    return actor.is_coordinator and bool(holder_departments & actor.department_ids)
 
 
 def can_assign(actor: Actor, ticket: Ticket) -> bool:

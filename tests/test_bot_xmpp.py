@@ -1,7 +1,6 @@
 """The bot on a real Prosody, driven by real slixmpp clients: a ticket's whole life,
 visibility across roles, strangers, restarts with offline messages, reconnects."""
 
-# ruff: noqa: ASYNC109
 from __future__ import annotations
 
 import asyncio

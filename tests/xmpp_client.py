@@ -1,7 +1,6 @@
 """A real slixmpp client for integration tests and benchmarks against a local Prosody."""
 
 # The test API takes `timeout=` arguments on purpose: each wait in a test names its bound.
-# ruff: noqa: ASYNC109
 
 from __future__ import annotations
 
