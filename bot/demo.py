@@ -89,6 +89,17 @@ The helpdesk demo is running.
     )
 
 
+def _helpdesk() -> str:
+    """How to call `helpdesk` from the current folder."""
+    program = Path(sys.argv[0]).resolve()
+    if shutil.which("helpdesk") and Path(shutil.which("helpdesk") or "").resolve() == program:
+        return "helpdesk"
+    try:
+        return str(program.relative_to(Path.cwd()))
+    except ValueError:
+        return str(program)
+
+
 def run_demo(workdir: Path, *, install: bool) -> int:
     try:
         ensure_prosody_installed(install)

@@ -117,14 +117,16 @@ class ProsodyServer:
     http_port: int = 0
     muc: bool = True
     upload: bool = False
+    tls: bool = False  # a self-signed certificate, STARTTLS required, a direct-TLS port
+    tls_port: int = 0
     _process: subprocess.Popen[bytes] | None = field(
         default=None, init=False, repr=False, compare=False
     )
     _auto_ports: set[str] = field(default_factory=set, init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
-        self.workdir = Path(self.workdir)
-        for name in ("c2s_port", "http_port"):
+        self.workdir = Path(self.workdir).resolve()
+        for name in ("c2s_port", "http_port", "tls_port"):
             if getattr(self, name) == 0:
                 self._auto_ports.add(name)
                 setattr(self, name, free_port())
@@ -173,6 +175,8 @@ class ProsodyServer:
         for folder in ("data", "certs"):
             (self.workdir / folder).mkdir(parents=True, exist_ok=True)
         text = self._global_section() + self._host_sections()
+        if self.tls:
+            text = self._with_tls(text)
         self.config_path.write_text(text, encoding="utf-8")
         return self.config_path
 
@@ -203,6 +207,38 @@ modules_disabled = {{ "s2s"; "s2s_auth_certs"; "register"; "tls" }}
 
 VirtualHost {_lua_string(self.domain)}
 """
+
+    @property
+    def certificate(self) -> Path:
+        return self.workdir / "certs" / f"{self.domain}.crt"
+
+    def _make_certificate(self) -> None:
+        key = self.certificate.with_suffix(".key")
+        if self.certificate.exists() and key.exists():
+            return
+        subprocess.run(
+            ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "3",
+             "-keyout", str(key), "-out", str(self.certificate), "-subj", f"/CN={self.domain}",
+             "-addext", f"subjectAltName=DNS:{self.domain}"],
+            check=True, capture_output=True, timeout=60,
+        )  # fmt: skip
+
+    def _with_tls(self, text: str) -> str:
+        """Encryption required: STARTTLS on the c2s port, TLS from the start on tls_port."""
+        self._make_certificate()
+        key = self.certificate.with_suffix(".key")
+        ssl = f"ssl = {{ certificate = {_lua_string(self.certificate)}; key = {_lua_string(key)} }}"
+        text = text.replace(
+            "c2s_direct_tls_ports = { }", f"c2s_direct_tls_ports = {{ {self.tls_port} }}"
+        )
+        text = text.replace("c2s_require_encryption = false", "c2s_require_encryption = true")
+        text = text.replace(
+            "allow_unencrypted_plain_auth = true", "allow_unencrypted_plain_auth = false"
+        )
+        text = text.replace('"register"; "tls" }', '"register" }').replace(
+            "modules_enabled = {", 'modules_enabled = { "tls";'
+        )
+        return text.replace("\nVirtualHost", f"\n{ssl}\n\nVirtualHost", 1)
 
     def _host_sections(self) -> str:
         text = ""
@@ -282,6 +318,8 @@ Component {_lua_string(self.upload_domain)} "http_file_share"
         lines = [f"Activated service 'c2s' on [{self.host}]:{self.c2s_port}"]
         if self.upload:
             lines.append(f"Activated service 'http' on [{self.host}]:{self.http_port}")
+        if self.tls:
+            lines.append(f"Activated service 'c2s_direct_tls' on [{self.host}]:{self.tls_port}")
         return lines
 
     def _log_size(self) -> int:
