@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import event
+from sqlalchemy import Connection, event
 from sqlalchemy.engine.interfaces import DBAPIConnection
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
@@ -18,6 +18,9 @@ Sessions = async_sessionmaker[AsyncSession]
 
 
 def _sqlite_pragmas(dbapi_conn: DBAPIConnection, _record: ConnectionPoolEntry) -> None:
+    # the driver would BEGIN only at the first write, leaving a command's reads outside
+    # its transaction; `_sqlite_begin` starts it instead
+    dbapi_conn.isolation_level = None
     cursor = dbapi_conn.cursor()
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA journal_mode=WAL")
@@ -26,11 +29,19 @@ def _sqlite_pragmas(dbapi_conn: DBAPIConnection, _record: ConnectionPoolEntry) -
     cursor.close()
 
 
+def _sqlite_begin(conn: Connection) -> None:
+    # SQLite has no row locks: taking the write lock at BEGIN is what keeps two commands
+    # that read a ticket and then change it (two `take #N` at once) from both winning
+    conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+
 def make_engine(url: str, **kwargs: Any) -> AsyncEngine:
-    """An async engine; on SQLite with foreign keys on and WAL journaling."""
+    """An async engine; on SQLite with foreign keys on, WAL journaling, and each
+    transaction holding the write lock from its start."""
     engine = create_async_engine(url, **kwargs)
     if engine.dialect.name == "sqlite":
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
+        event.listen(engine.sync_engine, "begin", _sqlite_begin)
     return engine
 
 

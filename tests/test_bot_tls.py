@@ -4,6 +4,7 @@ requires encryption and has a self-signed certificate."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -37,10 +38,8 @@ async def no_commands(_jid: str, _text: str, _key: str | None) -> str | None:
 async def connect(config: XmppConfig, wait: float) -> HelpdeskBot:
     bot = HelpdeskBot(config, no_commands)
     bot.start()
-    try:
+    with contextlib.suppress(TimeoutError):
         await asyncio.wait_for(bot.online.wait(), wait)
-    except TimeoutError:
-        pass
     return bot
 
 
