@@ -11,11 +11,13 @@ from storage import access, queries
 from storage.models import Kind, Priority, Staff, Status, Ticket
 
 
-def _no_extras(tokens: Tokens, *, prio: bool = True, due: bool = True, target: bool = True) -> None:
+def _no_extras(
+    tokens: Tokens, *, prio: bool = True, due: bool = True, target: bool = True, who: bool = True
+) -> None:
     """Refuse tokens the command does not take (the flags name those it does)."""
     if target and tokens.targets:
         raise UsageError("unexpected_tokens", what="@target")
-    if tokens.who:
+    if who and tokens.who:
         raise UsageError("unexpected_tokens", what="from")
     if prio and tokens.priority is not None:
         raise UsageError("unexpected_tokens", what="!priority")
@@ -51,7 +53,7 @@ async def new(ctx: Context, tokens: Tokens) -> str:
 @REGISTRY.command("call", aliases=("звонок",), usage="call [from <who>] <text>")
 async def call(ctx: Context, tokens: Tokens) -> str:
     """Record a call solved on the spot: a ticket opened and closed at once."""
-    _no_extras(tokens)
+    _no_extras(tokens, who=False)
     if tokens.numbers:
         raise UsageError("unexpected_tokens", what="#N")
     if not tokens.text:

@@ -92,12 +92,14 @@ def _routed_notice(ticket: Ticket, target: str, key: str, who: str) -> RenderFn:
     return render
 
 
-async def _notify_change(ctx: Context, ticket: Ticket, event: TicketEvent) -> None:
+async def _notify_change(
+    ctx: Context, ticket: Ticket, event: TicketEvent, also: Sequence[Staff] = ()
+) -> None:
     def render(language: str) -> str:
         line = event_line(language, event, ctx.actor.login)
         return t(language, "notice.change", n=ticket.id, event=line)
 
-    ctx.notify(await change_recipients(ctx, ticket), event, render)
+    ctx.notify([*await change_recipients(ctx, ticket), *also], event, render)
 
 
 def event_line(language: str, event: TicketEvent, who: str) -> str:
@@ -153,13 +155,16 @@ async def comment(ctx: Context, ticket: Ticket, text: str) -> None:
 
 async def take(ctx: Context, ticket: Ticket) -> None:
     old = str(ticket.holder_id) if ticket.holder_id else None
+    # on a take-over, the one it is taken from hears of it too
+    held = {ticket.holder_id} if ticket.holder_id else set()
+    previous = await queries.staff_by_ids(ctx.session, held)
     ticket.holder_id, ticket.status, ticket.taken_at = (
         ctx.actor.id,
         Status.IN_PROGRESS.value,
         ctx.now,
     )
     event = await _event(ctx, ticket, "take", field="holder", old=old, new=ctx.actor.login)
-    await _notify_change(ctx, ticket, event)
+    await _notify_change(ctx, ticket, event, previous)
 
 
 async def assign(ctx: Context, ticket: Ticket, target: Target) -> None:
