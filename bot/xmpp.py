@@ -72,6 +72,7 @@ class HelpdeskBot(slixmpp.ClientXMPP):
         self.add_event_handler("message", self._on_message)
         self.add_event_handler("disconnected", self._on_disconnected)
         self.add_event_handler("failed_auth", self._on_failed_auth)
+        self.add_event_handler("connection_failed", self._on_connection_failed)
 
     def start(self) -> None:
         """Connect (and keep reconnecting) until `stop`."""
@@ -106,6 +107,9 @@ class HelpdeskBot(slixmpp.ClientXMPP):
 
     def _on_failed_auth(self, _event: object) -> None:
         log.error("the server refused the bot's login for %s", self.boundjid.bare)
+
+    def _on_connection_failed(self, error: object) -> None:
+        log.warning("cannot reach the XMPP server: %s; trying again", error)
 
     def _on_disconnected(self, reason: object) -> None:
         self.online.clear()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from sqlalchemy import func, or_, select
+from sqlalchemy import delete, func, or_, select
 
 from commands.context import Context
 from commands.errors import CommandError, UsageError
@@ -90,28 +90,31 @@ async def _staff_add(ctx: Context, words: list[str]) -> str:
         raise UsageError("bad_jid", value=jid)
     home = await _department(ctx, words[3])
     extras = [await _department(ctx, w) for w in words[4:]]
-    clash = await ctx.session.scalar(
-        select(Staff.id).where(or_(Staff.login == login, Staff.jid == jid))
-    )
-    if clash is not None:
+    found = (
+        await ctx.session.scalars(select(Staff).where(or_(Staff.login == login, Staff.jid == jid)))
+    ).all()
+    if any(p.active or p.login != login for p in found):
         raise CommandError("staff_exists", login=login, jid=jid)
-    person = Staff(
-        login=login,
-        jid=jid,
-        role=role.value,
-        home_department_id=home.id,
-        active=True,
-        sms=False,
-        created_at=ctx.now,
+    # a login that was switched off comes back with its history
+    person = found[0] if found else Staff(login=login, sms=False, created_at=ctx.now)
+    person.jid, person.role, person.home_department_id, person.active = (
+        jid,
+        role.value,
+        home.id,
+        True,
     )
     ctx.session.add(person)
     await ctx.session.flush()
+    await ctx.session.execute(
+        delete(staff_departments).where(staff_departments.c.staff_id == person.id)
+    )
     for extra in {d.id: d for d in extras if d.id != home.id}.values():
         await ctx.session.execute(
             staff_departments.insert().values(staff_id=person.id, department_id=extra.id)
         )
     more = "".join(f" +@{d.short}" for d in extras if d.id != home.id)
-    return ctx.t("staff_added", login=login, jid=jid, role=role.value, dept=home.short, extra=more)
+    key = "staff_back" if found else "staff_added"
+    return ctx.t(key, login=login, jid=jid, role=role.value, dept=home.short, extra=more)
 
 
 async def _existing(ctx: Context, login: str) -> Staff:
@@ -145,7 +148,7 @@ async def _staff_set(ctx: Context, login: str, field: str, value: str) -> str:
     else:
         raise UsageError("bad_field", value=field)
     await ctx.session.flush()
-    return ctx.t("staff_set", login=person.login, field=field, value=value)
+    return ctx.t("staff_set", login=person.login, field=field, value=value.lower())
 
 
 async def _keep_an_admin(ctx: Context, person: Staff) -> None:

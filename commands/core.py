@@ -77,9 +77,7 @@ class Helpdesk:
         self.on_outbox = on_outbox
         self._refused: dict[str, datetime] = {}
 
-    async def handle(
-        self, jid: str, text: str, message_key: str | None = None
-    ) -> str | None:
+    async def handle(self, jid: str, text: str, message_key: str | None = None) -> str | None:
         """The reply to one chat message, or None when nothing should be said (a stranger
         refused within the hour, or a message already handled)."""
         attempt = _Attempt(self.language)
@@ -114,12 +112,14 @@ class Helpdesk:
 
     async def _dispatch(self, ctx: Context, text: str, attempt: _Attempt) -> str:
         word, rest = split_command(text)
-        if re.fullmatch(r"#\d+", word):
+        if re.fullmatch(r"#\d+[,.:;]?", word):
             word, rest = "comment", f"{word} {rest}"
         if not word:
             raise CommandError("help_hint")
         command = REGISTRY.find(word)
-        if command is None or not command.allowed(ctx.actor.role):
+        if command is not None and not command.allowed(ctx.actor.role):
+            raise CommandError("not_allowed_command", word=word)
+        if command is None:
             suggestion = REGISTRY.suggest(word, ctx.actor.role)
             if suggestion:
                 raise CommandError("did_you_mean", word=word, suggestion=suggestion)

@@ -12,7 +12,8 @@ from commands.tokens import Tokens
 @REGISTRY.command("who", aliases=("кто",), usage="who <phone|name|login|c123>")
 async def who(ctx: Context, tokens: Tokens) -> str:
     """Find a customer by phone, name or login."""
-    query = " ".join([*tokens.words, *(f"@{t}" for t in tokens.targets)]).strip()
+    words = [*tokens.words, *(f"@{t}" for t in tokens.targets)]
+    query = " ".join(words).replace('"', "").strip()
     if not query:
         raise UsageError("need_text")
     if not len(query.split()) == 1:

@@ -79,8 +79,9 @@ async def list_tickets(ctx: Context, tokens: Tokens) -> str:
 @REGISTRY.command("agenda", aliases=("план", "повестка"), usage="agenda [@login]")
 async def agenda(ctx: Context, tokens: Tokens) -> str:
     """What is due today or overdue for you (a head may ask for a person)."""
-    if tokens.numbers or tokens.words or tokens.who or len(tokens.targets) > 1:
-        raise UsageError("unexpected_tokens", what=" ".join(tokens.words) or "#N")
+    tokens.only("targets")
+    if len(tokens.targets) > 1:
+        raise UsageError("one_target")
     staff_id, login = ctx.actor.id, ctx.actor.login
     if tokens.targets and tokens.targets[0] != ctx.actor.login:
         staff_id, login = await _person_for_agenda(ctx, tokens.targets[0])
@@ -105,8 +106,7 @@ async def _person_for_agenda(ctx: Context, name: str) -> tuple[int, str]:
 @REGISTRY.command("stats", aliases=("статистика",), usage="stats")
 async def stats(ctx: Context, tokens: Tokens) -> str:
     """A few numbers: open, new today, closed today, overdue, per department."""
-    if tokens.words or tokens.numbers or tokens.targets:
-        raise UsageError("unexpected_tokens", what=" ".join(tokens.words) or "arguments")
+    tokens.only()
     local_midnight = datetime.combine(ctx.today, time(), tzinfo=ctx.timezone)
     day_start = local_midnight.astimezone(ZoneInfo("UTC")).replace(tzinfo=None)
     rows = await queries.stats(ctx.session, ctx.actor, day_start, ctx.today)

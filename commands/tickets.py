@@ -11,29 +11,14 @@ from storage import access, queries
 from storage.models import Kind, Priority, Staff, Status, Ticket
 
 
-def _no_extras(
-    tokens: Tokens, *, prio: bool = True, due: bool = True, target: bool = True, who: bool = True
-) -> None:
-    """Refuse tokens the command does not take (the flags name those it does)."""
-    if target and tokens.targets:
-        raise UsageError("unexpected_tokens", what="@target")
-    if who and tokens.who:
-        raise UsageError("unexpected_tokens", what="from")
-    if prio and tokens.priority is not None:
-        raise UsageError("unexpected_tokens", what="!priority")
-    if due and tokens.due is not None:
-        raise UsageError("unexpected_tokens", what="^due")
-
-
 @REGISTRY.command(
     "new",
-    aliases=("новая", "заявка"),
+    aliases=("новая", "заявка", "открыть"),
     usage="new [from <who>] <text> [@target] [!prio] [^due]",
 )
 async def new(ctx: Context, tokens: Tokens) -> str:
     """Open a ticket, for a department or a person (default: your department)."""
-    if tokens.numbers:
-        raise UsageError("unexpected_tokens", what="#N")
+    tokens.only("targets", "priority", "due", "who", "words")
     if not tokens.text:
         raise UsageError("need_text")
     customer = await lookup.customer(ctx, tokens.who) if tokens.who else None
@@ -53,9 +38,7 @@ async def new(ctx: Context, tokens: Tokens) -> str:
 @REGISTRY.command("call", aliases=("звонок",), usage="call [from <who>] <text>")
 async def call(ctx: Context, tokens: Tokens) -> str:
     """Record a call solved on the spot: a ticket opened and closed at once."""
-    _no_extras(tokens, who=False)
-    if tokens.numbers:
-        raise UsageError("unexpected_tokens", what="#N")
+    tokens.only("who", "words")
     if not tokens.text:
         raise UsageError("need_text")
     customer = await lookup.customer(ctx, tokens.who) if tokens.who else None
@@ -73,7 +56,7 @@ async def call(ctx: Context, tokens: Tokens) -> str:
 @REGISTRY.command("show", aliases=("покажи", "показать"), usage="show #N")
 async def show(ctx: Context, tokens: Tokens) -> str:
     """Show a ticket: status, priority, due, customer, target, holder, history."""
-    _no_extras(tokens)
+    tokens.only("numbers")
     ticket = await lookup.one_ticket(ctx, tokens, for_update=False)
     return await _card(ctx, ticket)
 
@@ -117,7 +100,7 @@ async def _card(ctx: Context, ticket: Ticket) -> str:
 @REGISTRY.command("comment", aliases=("#", "коммент", "комментарий"), usage="#N <text>")
 async def comment(ctx: Context, tokens: Tokens) -> str:
     """Add a comment to a ticket."""
-    _no_extras(tokens)
+    tokens.only("numbers", "words")
     if not tokens.text:
         raise UsageError("need_text")
     ticket = await lookup.one_ticket(ctx, tokens)
@@ -125,15 +108,18 @@ async def comment(ctx: Context, tokens: Tokens) -> str:
     return ctx.t("commented", n=ticket.id)
 
 
-def _workable(ticket: Ticket) -> None:
+def _workable(ticket: Ticket, *, open_only: bool = False) -> None:
+    """Calls are records, not work; a closed ticket is routed or planned only once reopened."""
     if ticket.kind == Kind.CALL:
         raise CommandError("call_no_change", n=ticket.id)
+    if open_only and ticket.status == Status.CLOSED:
+        raise CommandError("closed_reopen_first", n=ticket.id)
 
 
 @REGISTRY.command("take", aliases=("взять", "беру"), usage="take #N", roles=WORKERS)
 async def take(ctx: Context, tokens: Tokens) -> str:
     """Take a ticket: it is yours now, in progress."""
-    _no_extras(tokens)
+    tokens.only("numbers", "words")
     ticket = await lookup.one_ticket(ctx, tokens)
     _workable(ticket)
     if ticket.holder_id == ctx.actor.id and ticket.status != Status.CLOSED:
@@ -157,11 +143,11 @@ async def take(ctx: Context, tokens: Tokens) -> str:
 @REGISTRY.command("assign", aliases=("передать", "назначить"), usage="assign #N @target")
 async def assign(ctx: Context, tokens: Tokens) -> str:
     """Route a ticket to a department or a person."""
-    _no_extras(tokens, target=False)
+    tokens.only("numbers", "targets")
     if not tokens.targets:
         raise UsageError("need_target")
     ticket = await lookup.one_ticket(ctx, tokens)
-    _workable(ticket)
+    _workable(ticket, open_only=True)
     if not access.can_assign(ctx.actor, ticket):
         raise CommandError("may_not_assign", n=ticket.id)
     if len(tokens.targets) > 1:
@@ -174,7 +160,7 @@ async def assign(ctx: Context, tokens: Tokens) -> str:
 @REGISTRY.command("prio", aliases=("приоритет",), usage="prio #N !low|normal|high|urgent")
 async def prio(ctx: Context, tokens: Tokens) -> str:
     """Change a ticket's priority."""
-    _no_extras(tokens, prio=False)
+    tokens.only("numbers", "priority")
     if tokens.priority is None:
         raise UsageError("need_priority")
     ticket = await _changeable(ctx, tokens)
@@ -187,7 +173,7 @@ async def prio(ctx: Context, tokens: Tokens) -> str:
 @REGISTRY.command("due", aliases=("срок",), usage="due #N ^when")
 async def due(ctx: Context, tokens: Tokens) -> str:
     """Change a ticket's due date."""
-    _no_extras(tokens, due=False)
+    tokens.only("numbers", "due")
     if tokens.due is None:
         raise UsageError("need_due")
     ticket = await _changeable(ctx, tokens)
@@ -199,7 +185,7 @@ async def due(ctx: Context, tokens: Tokens) -> str:
 
 async def _changeable(ctx: Context, tokens: Tokens) -> Ticket:
     ticket = await lookup.one_ticket(ctx, tokens)
-    _workable(ticket)
+    _workable(ticket, open_only=True)
     if not access.can_change(ctx.actor, ticket):
         raise CommandError("may_not_change", n=ticket.id)
     return ticket
@@ -208,7 +194,7 @@ async def _changeable(ctx: Context, tokens: Tokens) -> Ticket:
 @REGISTRY.command("close", aliases=("закрыть", "готово"), usage="close #N [text]")
 async def close(ctx: Context, tokens: Tokens) -> str:
     """Close a ticket, with an optional resolution."""
-    _no_extras(tokens)
+    tokens.only("numbers", "words")
     ticket = await lookup.one_ticket(ctx, tokens)
     _workable(ticket)
     if not access.can_close(ctx.actor, ticket):
@@ -219,10 +205,10 @@ async def close(ctx: Context, tokens: Tokens) -> str:
     return ctx.t("closed", n=ticket.id)
 
 
-@REGISTRY.command("reopen", aliases=("открыть", "переоткрыть"), usage="reopen #N [text]")
+@REGISTRY.command("reopen", aliases=("переоткрыть", "вернуть"), usage="reopen #N [text]")
 async def reopen(ctx: Context, tokens: Tokens) -> str:
     """Reopen a closed ticket (the customer called back)."""
-    _no_extras(tokens)
+    tokens.only("numbers", "words")
     ticket = await lookup.one_ticket(ctx, tokens)
     _workable(ticket)
     if not access.can_reopen(ctx.actor, ticket):

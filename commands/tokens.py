@@ -48,23 +48,21 @@ PRIORITIES: dict[str, int] = {
 }
 PRIORITY_NAMES = {1: "low", 2: "normal", 3: "high", 4: "urgent"}
 
-_WEEKDAYS = {
-    "mon": 0,
-    "tue": 1,
-    "wed": 2,
-    "thu": 3,
-    "fri": 4,
-    "sat": 5,
-    "sun": 6,
-    "пн": 0,
-    "вт": 1,
-    "ср": 2,
-    "чт": 3,
-    "пт": 4,
-    "сб": 5,
-    "вс": 6,
-}
+_WEEKDAY_NAMES = [
+    ("mon", "monday", "пн", "понедельник"),
+    ("tue", "tuesday", "вт", "вторник"),
+    ("wed", "wednesday", "ср", "среда", "среду"),
+    ("thu", "thursday", "чт", "четверг"),
+    ("fri", "friday", "пт", "пятница", "пятницу"),
+    ("sat", "saturday", "сб", "суббота", "субботу"),
+    ("sun", "sunday", "вс", "воскресенье"),
+]
+_WEEKDAYS = {name: day for day, names in enumerate(_WEEKDAY_NAMES) for name in names}
 _FROM_WORDS = {"from", "от"}
+# what after `from` inside the text is surely a customer, not prose ("key from room 5")
+_CUSTOMER_LIKE = re.compile(r"\+?[\d()\- ]{3,}|[cс]\d{1,9}")
+_NUMBER = re.compile(r"#(\d{1,9})[,.:;]?")
+_PRIORITY = re.compile(r"!([\wа-яё]+)", re.IGNORECASE)
 
 
 def normalize(text: str) -> str:
@@ -80,10 +78,22 @@ class Tokens:
     due: date | None = None
     who: str | None = None
     words: list[str] = field(default_factory=list)
+    lines: list[list[str]] = field(default_factory=list)  # the words, line by line
 
     @property
     def text(self) -> str:
-        return " ".join(self.words)
+        """What remains of the message, its line breaks kept."""
+        return "\n".join(" ".join(line) for line in self.lines if line)
+
+    def only(self, *allowed: str) -> None:
+        """Refuse the kinds of token the command does not take (by field name)."""
+        present = {
+            "numbers": "#N", "targets": "@target", "priority": "!priority",
+            "due": "^due", "who": "from", "words": "text",
+        }  # fmt: skip
+        for name, shown in present.items():
+            if name not in allowed and getattr(self, name) not in (None, []):
+                raise UsageError("unexpected_tokens", what=shown)
 
 
 def parse_due(value: str, today: date) -> date:
@@ -93,9 +103,8 @@ def parse_due(value: str, today: date) -> date:
         return today
     if word in ("tomorrow", "завтра"):
         return today + timedelta(days=1)
-    if word[:3] in _WEEKDAYS or word[:2] in _WEEKDAYS:
-        wanted = _WEEKDAYS.get(word[:3], _WEEKDAYS.get(word[:2], 0))
-        ahead = (wanted - today.weekday()) % 7 or 7
+    if word in _WEEKDAYS:
+        ahead = (_WEEKDAYS[word] - today.weekday()) % 7 or 7
         return today + timedelta(days=ahead)
     try:
         if m := re.fullmatch(r"(\d{4})-(\d{1,2})-(\d{1,2})", word):
@@ -110,39 +119,78 @@ def parse_due(value: str, today: date) -> date:
     raise UsageError("bad_due", value=value)
 
 
-_PART = re.compile(r'"([^"]*)"|(\S+)')
+_PART = re.compile(r'"([^"\n]*)"|(\S+)')
+
+
+@dataclass(frozen=True)
+class Part:
+    text: str
+    quoted: bool
+    line: int
+
+
+def split_parts(text: str) -> list[Part]:
+    """Words line by line, a double-quoted phrase as one word (apostrophes stay text)."""
+    parts = []
+    for number, line in enumerate(text.splitlines()):
+        if line.count('"') % 2:
+            raise UsageError("bad_quote")
+        for m in _PART.finditer(line):
+            quoted = m[1] is not None
+            parts.append(Part(m[1] if quoted else m[2], quoted, number))
+    return parts
 
 
 def split_words(text: str) -> list[str]:
-    """Words, with a double-quoted phrase as one word (apostrophes stay text)."""
-    if text.count('"') % 2:
-        raise UsageError("bad_quote")
-    return [m[1] if m[1] is not None else m[2] for m in _PART.finditer(text)]
+    """Plain words for commands that take no tokens (the admin commands)."""
+    return [part.text for part in split_parts(text)]
+
+
+def _is_customer(parts: list[Part], i: int) -> bool:
+    """`from <who>`: always right after the command word; further on only when what
+    follows is quoted or looks like a phone number or a customer id."""
+    if i + 1 >= len(parts) or parts[i].quoted or parts[i].text.lower() not in _FROM_WORDS:
+        return False
+    after = parts[i + 1]
+    return i == 0 or after.quoted or bool(_CUSTOMER_LIKE.fullmatch(after.text))
+
+
+def _token(tokens: Tokens, part: Part, today: date) -> bool:
+    """Read one token into `tokens`; False when the part is plain text."""
+    text, low = part.text, part.text.lower()
+    if part.quoted:
+        return False
+    if m := _NUMBER.fullmatch(text):
+        tokens.numbers.append(int(m[1]))
+    elif len(text) > 1 and text[0] == "@":
+        tokens.targets.append(low[1:])
+    elif m := _PRIORITY.fullmatch(text):
+        if m[1].lower() not in PRIORITIES:
+            raise UsageError("bad_priority", value=text)
+        tokens.priority = PRIORITIES[m[1].lower()]
+    elif len(text) > 1 and text[0] == "^":
+        tokens.due = parse_due(text[1:], today)
+    else:
+        return False
+    return True
 
 
 def tokenize(text: str, today: date) -> Tokens:
     """Split a message (without its command word) into tokens and the remaining text."""
-    parts = split_words(text)
+    parts = split_parts(text)
     tokens = Tokens()
     i = 0
     while i < len(parts):
         part = parts[i]
-        low = part.lower()
-        if re.fullmatch(r"#\d{1,9}", part):
-            tokens.numbers.append(int(part[1:]))
-        elif len(part) > 1 and part[0] == "@":
-            tokens.targets.append(low[1:])
-        elif len(part) > 1 and part[0] == "!":
-            if low[1:] not in PRIORITIES:
-                raise UsageError("bad_priority", value=part)
-            tokens.priority = PRIORITIES[low[1:]]
-        elif len(part) > 1 and part[0] == "^":
-            tokens.due = parse_due(part[1:], today)
-        elif low in _FROM_WORDS and i + 1 < len(parts):
+        if _is_customer(parts, i):
             i += 1
-            tokens.who = parts[i]
-        else:
-            tokens.words.append(part)
+            tokens.who = parts[i].text
+        elif not _token(tokens, part, today):
+            word = f'"{part.text}"' if part.quoted else part.text
+            tokens.words.append(word)
+            while len(tokens.lines) <= part.line:
+                tokens.lines.append([])
+            tokens.lines[part.line].append(word)
         i += 1
     return tokens
 

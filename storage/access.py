@@ -48,6 +48,7 @@ def visible_to(actor: Actor) -> ColumnElement[bool]:
         return or_(
             Ticket.department_id.in_(depts),
             Ticket.target_staff_id.in_(targets_in_depts.scalar_subquery()),
+            Ticket.creator_id == actor.id,  # "seen by ... the creator" (access.md)
         )
     if actor.role is Role.USER:
         return or_(

@@ -13,6 +13,7 @@ from storage.access import Actor, visible_to
 from storage.models import (
     Customer,
     Department,
+    Kind,
     Role,
     Staff,
     Status,
@@ -172,7 +173,7 @@ async def stats(
             func.count().filter(and_(is_open, Ticket.due < today)),
         )
         .join(Department, Department.id == Ticket.department_id)
-        .where(visible_to(actor))
+        .where(visible_to(actor), Ticket.kind == Kind.TICKET.value)  # calls are not work
         .group_by(Department.short)
         .order_by(Department.short)
     )

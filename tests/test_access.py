@@ -118,7 +118,7 @@ async def test_show_per_role(bot: DialogBot, login: str) -> None:
     for n in (1, 2, 3, 4):
         reply = await bot.say(login, f"show #{n}")
         if n in VISIBLE[login]:
-            assert (reply or "").startswith(f"#{n} [new, normal] "), (login, n)
+            assert (reply or "").startswith(f"#{n} [normal, new] "), (login, n)
         else:
             assert reply == f"#{n} not found", (login, n)
 
@@ -185,7 +185,7 @@ CHANGES = {
     "close": ("close", "close #{n} done", "#{n} closed.", "close"),
     "reopen": ("reopen", "reopen #{n}", "#{n} reopened.", "reopen"),
 }
-NOT_A_COMMAND = "Unknown command 'take'. Type 'help' for the list of commands."
+NOT_A_COMMAND = "You may not use 'take'."
 
 
 @pytest.mark.parametrize("login", LOGINS)
@@ -325,7 +325,7 @@ async def test_admin_commands_are_refused_to_others(bot: DialogBot, login: str) 
         "dept add fin Finance",
     ):
         reply = await bot.say(login, text) or ""
-        assert reply.startswith(f"Unknown command '{text.split()[0]}'."), text
+        assert reply == f"You may not use '{text.split()[0]}'.", text
     assert await staff_count(bot) == count
     assert await bot.say("evil", "help") == STRANGER
     assert (await bot.say("w2", "show #3") or "").startswith("#3 [")  # w2: still active

@@ -152,8 +152,8 @@ async def test_visibility_across_roles(helpdesk: Helpdesk_) -> None:
     assert (await w1.expect(from_=bot)).body.startswith("New #1 for @w1")
     assert (await head.expect(from_=bot)).body.startswith("New #1 for @w1")
     await w2.expect_none(0.3, from_=bot)  # a colleague is not told
-    assert (await w1.ask(bot, "show #1")).startswith("#1 [new, normal]")
-    assert (await head.ask(bot, "show #1")).startswith("#1 [new, normal]")
+    assert (await w1.ask(bot, "show #1")).startswith("#1 [normal, new]")
+    assert (await head.ask(bot, "show #1")).startswith("#1 [normal, new]")
     hidden, missing = await w2.ask(bot, "show #1"), await w2.ask(bot, "show #2")
     assert (hidden, missing) == ("#1 not found", "#2 not found")
     assert await hr1.ask(bot, "#1 sneaky comment") == "#1 not found"

@@ -95,7 +95,7 @@ def test_priority_numbers_names_and_russian_words(token: str, level: int) -> Non
     assert tok(f"fix it {token}").priority == level
 
 
-@pytest.mark.parametrize("token", ["!0", "!5", "!asap", "!hi", "!!"])
+@pytest.mark.parametrize("token", ["!0", "!5", "!asap", "!hi", "!срочнее"])
 def test_bad_priority_is_a_usage_error_naming_it(token: str) -> None:
     error = usage_error(f"fix it {token}")
     assert error.key == "bad_priority"
@@ -163,7 +163,9 @@ def test_29_february_past_in_a_leap_year_does_not_roll_into_a_year_without_it() 
     [
         ("printer from 4521", "4521"),
         ("FROM c123 printer", "c123"),
-        ("printer от ivanov", "ivanov"),
+        ("от ivanov printer", "ivanov"),
+        ("printer от 84951234567", "84951234567"),
+        ("printer от +7(495)123-45-67", "+7(495)123-45-67"),
         ('printer from "Иванов Иван" jams', "Иванов Иван"),
         # phone autocorrect turns quotes typographic: still one token
         ("printer from “Иванов Иван” jams", "Иванов Иван"),
@@ -260,3 +262,53 @@ def test_split_command_drops_a_leading_slash_or_bang(text: str, word: str, rest:
 def test_a_multiline_message_is_tokenized_across_lines() -> None:
     tokens = tok("printer jams\n@it !high")
     assert (tokens.text, tokens.targets, tokens.priority) == ("printer jams", ["it"], 3)
+
+
+# --- prose is not mistaken for tokens ---------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "new key from room 214 is lost",
+        "потерян ключ от кабинета 214",
+        "printer from accounting jams",
+    ],
+)
+def test_from_in_the_middle_of_prose_stays_text(text: str) -> None:
+    tokens = tok(text)
+    assert tokens.who is None
+    assert tokens.text == text
+
+
+def test_quoted_phrases_are_text_even_when_they_look_like_tokens() -> None:
+    tokens = tok('say "@it !high ^today #3" to them')
+    assert (tokens.targets, tokens.priority, tokens.due, tokens.numbers) == ([], None, None, [])
+    assert tokens.text == 'say "@it !high ^today #3" to them'
+
+
+def test_exclamations_and_punctuated_numbers() -> None:
+    assert tok("it is broken !!!").text == "it is broken !!!"
+    assert tok("#12, please").numbers == [12]
+    assert tok("#12: done").numbers == [12]
+
+
+def test_line_breaks_are_kept_in_the_text() -> None:
+    tokens = tok("first line @it\nsecond line !high\n\nthird")
+    assert tokens.text == "first line\nsecond line\nthird"
+    assert (tokens.targets, tokens.priority) == (["it"], 3)
+
+
+@pytest.mark.parametrize(
+    ("word", "weekday"),
+    [("пятница", 4), ("пятницу", 4), ("понедельник", 0), ("friday", 4), ("вс", 6)],
+)
+def test_full_weekday_names(word: str, weekday: int) -> None:
+    due = parse_due(word, date(2026, 11, 25))
+    assert due.weekday() == weekday and due > date(2026, 11, 25)
+
+
+@pytest.mark.parametrize("word", ["sunny", "вторникк", "fr"])
+def test_words_that_only_start_like_a_weekday_are_refused(word: str) -> None:
+    with pytest.raises(UsageError):
+        parse_due(word, date(2026, 11, 25))
