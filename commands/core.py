@@ -6,7 +6,7 @@ import logging
 import re
 import secrets
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -48,7 +48,6 @@ class _Attempt:
     language: str
     command: Command | None = None
     queued: int = 0
-    notes: list[str] = field(default_factory=list)
 
 
 def bare_jid(jid: str) -> str:
