@@ -15,7 +15,7 @@ from slixmpp.stanza import Message
 from sqlalchemy import select
 
 from bot.config import Config, config_path, load_config
-from bot.xmpp import configure_tls
+from bot.xmpp import configure_tls, disconnect
 from storage.db import make_engine
 from storage.models import Staff
 
@@ -90,7 +90,7 @@ async def _chat(config: Config, jid: str, password: str) -> int:
             break
         if line.strip():
             client.send_message(mto=client.bot, mbody=line.strip(), mtype="chat")
-    await client.disconnect()
+    await disconnect(client)
     return 0
 
 

@@ -50,6 +50,23 @@ def configure_tls(client: slixmpp.ClientXMPP, config: XmppConfig) -> None:
         client.ssl_context.verify_mode = ssl.CERT_NONE
 
 
+async def disconnect(client: slixmpp.ClientXMPP, timeout: float = 5.0) -> None:
+    """Close the stream (abort after `timeout`) and end slixmpp's outgoing-stanza task,
+    which it leaves running after a disconnect ("Task was destroyed but it is pending")."""
+    if client.transport is None:
+        client.cancel_connection_attempt()
+    else:
+        try:
+            await asyncio.wait_for(client.disconnect(wait=timeout / 2), timeout)
+        except TimeoutError:
+            client.abort()
+    sending: asyncio.Future[None] | None = getattr(client, "_run_out_filters", None)
+    if sending is not None and not sending.done():
+        sending.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await sending
+
+
 class HelpdeskBot(slixmpp.ClientXMPP):
     """The always-on bot account: answers one-to-one chat, delivers notifications,
     keeps itself connected."""
@@ -87,16 +104,7 @@ class HelpdeskBot(slixmpp.ClientXMPP):
         self._stopping = True
         self.online.clear()
         self.cancel_connection_attempt()
-        try:
-            await asyncio.wait_for(self.disconnect(wait=timeout / 2), timeout)
-        except TimeoutError:
-            self.abort()
-        # slixmpp leaves its outgoing-stanza task running after a disconnect
-        sending: asyncio.Future[None] | None = getattr(self, "_run_out_filters", None)
-        if sending is not None and not sending.done():
-            sending.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await sending
+        await disconnect(self, timeout)
 
     async def _on_session_start(self, _event: object) -> None:
         # initial presence makes the server hand over messages stored while we were away

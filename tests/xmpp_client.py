@@ -5,7 +5,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import time
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
@@ -16,6 +15,8 @@ import slixmpp
 from slixmpp import JID
 from slixmpp.stanza import Message, Presence
 from slixmpp.types import MessageTypes
+
+from bot.xmpp import disconnect
 
 PLUGINS = ("xep_0030", "xep_0199", "xep_0203", "xep_0359", "xep_0045")
 CHAT_TYPES = ("chat", "normal")
@@ -142,23 +143,7 @@ class ChatClient(slixmpp.ClientXMPP):
 
     async def stop(self, timeout: float = 5) -> None:
         """Close the stream and wait until the connection is gone."""
-        if self.transport is None:
-            self.cancel_connection_attempt()
-        else:
-            try:
-                await asyncio.wait_for(self.disconnect(wait=timeout / 2), timeout)
-            except TimeoutError:
-                self.abort()
-        await self._stop_send_loop()
-
-    async def _stop_send_loop(self) -> None:
-        # slixmpp leaves its outgoing-stanza task running after a disconnect;
-        # left alone it is reported as "Task was destroyed but it is pending".
-        task: asyncio.Future[None] | None = getattr(self, "_run_out_filters", None)
-        if task is not None and not task.done():
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await disconnect(self, timeout)
 
     # -- one-to-one messages ---------------------------------------------
 
