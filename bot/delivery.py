@@ -11,6 +11,7 @@ from datetime import datetime
 from storage import outbox
 from storage.clock import utcnow
 from storage.db import Sessions
+from storage.models import Outbox
 
 log = logging.getLogger(__name__)
 
@@ -46,25 +47,34 @@ class OutboxDelivery:
         self._wake.set()
 
     async def deliver_due(self) -> int:
-        """Send what is due now; returns how many were sent."""
+        """Send what is due now; returns how many were sent.
+
+        The batch is marked sent in one statement after it went out: a crash in between
+        sends those again on restart (at least once), never loses them."""
         async with self._lock:  # one pass at a time, so nothing is sent twice
             async with self.sessions() as session:
                 messages = await outbox.due_messages(session, self.channel, self.clock())
-            sent = 0
-            for message in messages:
-                try:
-                    await self.send(message.address, message.text)
-                except NotConnected:
-                    return sent
-                except Exception as exc:  # a broken message must not stop the others
-                    log.warning("outbox %s to %s failed: %s", message.id, message.address, exc)
+            sent: list[int] = []
+            try:
+                for message in messages:
+                    try:
+                        await self.send(message.address, message.text)
+                    except NotConnected:
+                        break
+                    except Exception as exc:  # a broken message must not stop the others
+                        await self._failed(message, exc)
+                    else:
+                        sent.append(message.id)
+            finally:
+                if sent:
                     async with self.sessions() as session, session.begin():
-                        await outbox.mark_failed(session, message, type(exc).__name__, self.clock())
-                    continue
-                async with self.sessions() as session, session.begin():
-                    await outbox.mark_sent(session, message.id, self.clock())
-                sent += 1
-            return sent
+                        await outbox.mark_sent(session, sent, self.clock())
+            return len(sent)
+
+    async def _failed(self, message: Outbox, exc: Exception) -> None:
+        log.warning("outbox %s to %s failed: %s", message.id, message.address, exc)
+        async with self.sessions() as session, session.begin():
+            await outbox.mark_failed(session, message, type(exc).__name__, self.clock())
 
     async def run(self) -> None:
         """Deliver until cancelled."""

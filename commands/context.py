@@ -10,8 +10,22 @@ from zoneinfo import ZoneInfo
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from commands.i18n import t
+from storage import queries
 from storage.access import Actor
 from storage.models import Outbox, Staff, TicketEvent
+
+
+class DepartmentNames:
+    """Departments' short names by id, kept for the life of the process: departments are
+    never renamed or removed, so only an id not seen yet makes it look again."""
+
+    def __init__(self) -> None:
+        self._names: dict[int, str] = {}
+
+    async def __call__(self, session: AsyncSession, *ids: int) -> dict[int, str]:
+        if not set(ids) <= self._names.keys():
+            self._names = await queries.names_of_departments(session)
+        return self._names
 
 
 @dataclass
@@ -21,6 +35,7 @@ class Context:
     now: datetime  # naive UTC, as stored
     timezone: ZoneInfo
     default_language: str
+    departments: DepartmentNames = field(default_factory=DepartmentNames)
     queued: int = field(default=0)
 
     @property

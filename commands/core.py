@@ -10,13 +10,15 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 # the command modules register themselves on import
 from commands import admin, customers, planning, tickets  # noqa: F401
 from commands import help as help_commands  # noqa: F401
-from commands.context import Context
+from commands.context import Context, DepartmentNames
 from commands.errors import CommandError, UsageError
 from commands.i18n import t
 from commands.registry import REGISTRY, Command
@@ -75,6 +77,7 @@ class Helpdesk:
         self.clock = clock
         self.on_outbox = on_outbox
         self._refused: dict[str, datetime] = {}
+        self.departments = DepartmentNames()
 
     async def handle(self, jid: str, text: str, message_key: str | None = None) -> str | None:
         """The reply to one chat message, or None when nothing should be said (a stranger
@@ -104,7 +107,7 @@ class Helpdesk:
             if message_key is not None and not await _first_time(session, message_key, now):
                 log.info("message %s from %s handled already", message_key, jid)
                 return None
-            ctx = Context(session, actor, now, self.timezone, self.language)
+            ctx = Context(session, actor, now, self.timezone, self.language, self.departments)
             reply = await self._dispatch(ctx, text, attempt)
             attempt.queued = ctx.queued
             return reply
@@ -154,7 +157,7 @@ class Helpdesk:
         assert found is not None and found.raw
         attempt = _Attempt("en", found)
         async with self.sessions() as session, session.begin():
-            ctx = Context(session, SYSTEM, self.clock(), self.timezone, "en")
+            ctx = Context(session, SYSTEM, self.clock(), self.timezone, "en", self.departments)
             try:
                 return await found.handler(ctx, Tokens(words=words))
             except CommandError as exc:
@@ -168,9 +171,12 @@ class Helpdesk:
 
 
 async def _first_time(session: AsyncSession, key: str, now: datetime) -> bool:
-    """Record a message key; False when it was recorded before (a redelivery)."""
-    key = key[:255]  # as stored: a longer key must match its stored form
-    if await session.scalar(select(InboundMessage.key).where(InboundMessage.key == key)):
-        return False
-    session.add(InboundMessage(key=key, received_at=now))
-    return True
+    """Record a message key; False when it was recorded before (a redelivery).
+
+    One INSERT ... ON CONFLICT DO NOTHING, as it runs for every message."""
+    values = {"key": key[:255], "received_at": now}  # as stored: a longer key is cut
+    dialect = session.bind.dialect.name if session.bind is not None else ""
+    insert = sqlite_insert if dialect == "sqlite" else postgresql_insert
+    statement = insert(InboundMessage).values(values).on_conflict_do_nothing()
+    result = await session.execute(statement.returning(InboundMessage.key))
+    return result.scalar() is not None

@@ -34,7 +34,7 @@ def ticket_line(ctx: Context, ticket: Ticket, names: dict[int, str], depts: dict
 async def ticket_lines(ctx: Context, tickets: Sequence[Ticket]) -> list[str]:
     ids = {i for t in tickets for i in (t.target_staff_id, t.holder_id) if i}
     names = await queries.names_of_staff(ctx.session, ids)
-    depts = await queries.names_of_departments(ctx.session)
+    depts = await ctx.departments(ctx.session, *(t.department_id for t in tickets))
     return [ticket_line(ctx, t, names, depts) for t in tickets]
 
 

@@ -66,7 +66,7 @@ async def _card(ctx: Context, ticket: Ticket) -> str:
     people = {ticket.creator_id, *(e.actor_id for e in events if e.actor_id)}
     people |= {i for i in (ticket.holder_id, ticket.target_staff_id) if i}
     names = await queries.names_of_staff(ctx.session, people)
-    depts = await queries.names_of_departments(ctx.session)
+    depts = await ctx.departments(ctx.session, ticket.department_id)
     status = ctx.t(f"status.{ticket.status}")
     if ticket.kind == Kind.CALL:
         status = ctx.t("show_kind_call")

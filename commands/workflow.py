@@ -186,7 +186,8 @@ async def _target_name(ctx: Context, ticket: Ticket) -> str:
     if ticket.target_staff_id is not None:
         names = await queries.names_of_staff(ctx.session, {ticket.target_staff_id})
         return names.get(ticket.target_staff_id, "?")
-    return (await queries.names_of_departments(ctx.session)).get(ticket.department_id, "?")
+    names = await ctx.departments(ctx.session, ticket.department_id)
+    return names.get(ticket.department_id, "?")
 
 
 async def set_priority(ctx: Context, ticket: Ticket, priority: int) -> None:

@@ -32,10 +32,11 @@ async def due_messages(
     return rows.all()
 
 
-async def mark_sent(session: AsyncSession, message_id: int, now: datetime) -> None:
+async def mark_sent(session: AsyncSession, message_ids: list[int], now: datetime) -> None:
+    """Mark messages sent; only pending ones move (a dead one stays dead)."""
     await session.execute(
         update(Outbox)
-        .where(Outbox.id == message_id, Outbox.status == OutboxStatus.PENDING.value)
+        .where(Outbox.id.in_(message_ids), Outbox.status == OutboxStatus.PENDING.value)
         .values(status=OutboxStatus.SENT.value, sent_at=now, attempts=Outbox.attempts + 1)
     )
 

@@ -72,7 +72,9 @@ async def bot(database_url: str) -> AsyncIterator[DialogBot]:
 async def actor(session: AsyncSession, login: str) -> Actor:
     staff = await queries.staff_by_login(session, login)
     assert staff is not None, login
-    return await queries.actor_for(session, staff, "en")
+    found = await queries.actor_for_jid(session, staff.jid, "en")
+    assert found is not None, login
+    return found
 
 
 async def staff_id(bot: DialogBot, login: str) -> int:
@@ -348,7 +350,7 @@ async def test_outbox_mark_sent_moves_only_pending_rows(migrated: AsyncEngine) -
     later = NOW + timedelta(minutes=3)
     async with sessions() as session, session.begin():
         for message in await session.scalars(select(Outbox)):
-            await outbox.mark_sent(session, message.id, later)
+            await outbox.mark_sent(session, [message.id], later)
     async with sessions() as session:
         rows = await session.execute(
             select(Outbox.key, Outbox.status, Outbox.attempts, Outbox.sent_at)
@@ -414,7 +416,7 @@ async def _sqlite_plans(bot: DialogBot) -> dict[str, list[str]]:
         for person in people:
             with statements(bot.engine) as runs[f"open tickets of it for {person.login}"]:
                 flt = queries.ListFilter(department_id=it.id)
-                await queries.open_tickets(session, person, flt, 20)
+                await queries.open_tickets(session, person, flt, 1)  # a full page: counted too
         with statements(bot.engine) as runs["outbox due"]:
             await outbox.due_messages(session, "xmpp", NOW)
         plans: dict[str, list[str]] = {}
