@@ -57,13 +57,15 @@ ensure_venv() {
         }
     fi
     # reinstall only when the project's dependencies changed
-    local stamp=".venv/.installed-$extras"
+    local stamp=".venv/.installed-${extras:-base}"
     local wanted
     wanted=$(sha256sum pyproject.toml | cut -d' ' -f1)
     if [ "$(cat "$stamp" 2>/dev/null)" != "$wanted" ]; then
         echo "Installing the helpdesk into .venv ..."
         .venv/bin/python -m pip install -q --upgrade pip
-        .venv/bin/python -m pip install -q -e ".[$extras]"
+        local target="."
+        [ -n "$extras" ] && target=".[$extras]"
+        .venv/bin/python -m pip install -q -e "$target"
         echo "$wanted" > "$stamp"
     fi
 }
