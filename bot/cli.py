@@ -88,7 +88,8 @@ def _setup_logging(verbose: bool) -> None:
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     # slixmpp's debug log prints whole stanzas, the SASL exchange among them: never below INFO
     logging.getLogger("slixmpp").setLevel(logging.INFO if verbose else logging.WARNING)
-    logging.getLogger("alembic").setLevel(logging.INFO if verbose else logging.WARNING)
+    for chatty in ("alembic", "apscheduler"):
+        logging.getLogger(chatty).setLevel(logging.INFO if verbose else logging.WARNING)
 
 
 def _config(args: argparse.Namespace) -> Config:

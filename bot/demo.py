@@ -81,8 +81,8 @@ The helpdesk demo is running.
         if login != BOT:
             print(f"    {login:9} {account['jid']:22} / {account['password']}")
     print(
-        """  In an XMPP client: connect to the server and port above, write to the bot: help
-  In a terminal (another window, same folder): helpdesk chat --as operator
+        f"""  In an XMPP client: connect to the server and port above, write to the bot: help
+  In a terminal (another window, this folder): {_helpdesk()} chat --as operator
   Ctrl-C stops everything.
 """,
         flush=True,
