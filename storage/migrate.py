@@ -29,11 +29,12 @@ def _upgrade(connection: Connection, config: Config) -> None:
 def _pending(connection: Connection, config: Config) -> list[str]:
     current = MigrationContext.configure(connection).get_current_heads()
     script = ScriptDirectory.from_config(config)
-    return [
+    newest_first = [
         rev.revision
         for rev in script.iterate_revisions("heads", "base")
         if rev.revision not in current and not _is_ancestor(script, rev.revision, current)
     ]
+    return newest_first[::-1]  # in the order they apply
 
 
 def _is_ancestor(script: ScriptDirectory, revision: str, heads: tuple[str, ...]) -> bool:

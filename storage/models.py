@@ -100,13 +100,62 @@ class Customer(Base):
     __tablename__ = "customers"
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    login: Mapped[str | None] = mapped_column(String(128), unique=True)
+    login: Mapped[str | None] = mapped_column(String(128), unique=True)  # the LDAP key
     full_name: Mapped[str] = mapped_column(String(255))
     email: Mapped[str | None] = mapped_column(String(255))
     department: Mapped[str | None] = mapped_column(String(255))
-    phones: Mapped[str | None] = mapped_column(String(255))
+    phones: Mapped[str | None] = mapped_column(String(255))  # as shown: "+7 495 ..., 4521"
     room: Mapped[str | None] = mapped_column(String(64))
     active: Mapped[bool] = mapped_column(Boolean, default=True)
+    source: Mapped[str] = mapped_column(String(16), default="manual")  # ldap|phonebook|manual
+    # normalized full name (lower case, ё→е, words sorted): exact-name lookups and merges
+    name_key: Mapped[str] = mapped_column(String(255), default="", index=True)
+    updated_at: Mapped[datetime | None] = mapped_column(DateTime)
+
+
+class CustomerWord(Base):
+    """One normalized word of a customer's name: `who иван` is an indexed prefix search
+    (SQLite's lower() and LIKE know only ASCII, so the words are stored normalized)."""
+
+    __tablename__ = "customer_words"
+
+    customer_id: Mapped[int] = mapped_column(
+        ForeignKey("customers.id", ondelete="CASCADE"), primary_key=True
+    )
+    word: Mapped[str] = mapped_column(String(64), primary_key=True, index=True)
+
+
+class CustomerPhone(Base):
+    """A customer's phone, normalized so any way of typing it finds them."""
+
+    __tablename__ = "customer_phones"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    customer_id: Mapped[int] = mapped_column(
+        ForeignKey("customers.id", ondelete="CASCADE"), index=True
+    )
+    raw: Mapped[str] = mapped_column(String(64))  # as written in the source
+    digits: Mapped[str] = mapped_column(String(20), index=True)  # E.164 without +, or extension
+    last7: Mapped[str | None] = mapped_column(String(7), index=True)  # None for extensions
+
+
+class MergeReview(Base):
+    """A phone-book row whose name fits several directory people: a person decides."""
+
+    __tablename__ = "merge_reviews"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    source: Mapped[str] = mapped_column(String(255))  # the phone-book file's name
+    line: Mapped[int] = mapped_column(Integer)
+    full_name: Mapped[str] = mapped_column(String(255))
+    name_key: Mapped[str] = mapped_column(String(255), index=True)
+    phone: Mapped[str | None] = mapped_column(String(64))
+    room: Mapped[str | None] = mapped_column(String(64))
+    candidates: Mapped[str] = mapped_column(String(255))  # customer ids, comma-separated
+    status: Mapped[str] = mapped_column(String(8), default="open")  # open | resolved
+    customer_id: Mapped[int | None] = mapped_column(ForeignKey("customers.id"))
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    resolved_at: Mapped[datetime | None] = mapped_column(DateTime)
 
 
 class Ticket(Base):
