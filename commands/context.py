@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -28,6 +28,28 @@ class DepartmentNames:
         return self._names
 
 
+class CurrentCustomers:
+    """The customer each staff member's chat is about: the last single match of `who`
+    or `from`, for 15 minutes, so `new` and `call` need not name them again. Kept in
+    memory for the life of the process, by staff id."""
+
+    LIFETIME = timedelta(minutes=15)
+
+    def __init__(self) -> None:
+        self._by_staff: dict[int, tuple[int, datetime]] = {}  # customer id, expires at
+
+    def get(self, staff_id: int, now: datetime) -> int | None:
+        found = self._by_staff.get(staff_id)
+        if found is None or found[1] <= now:
+            return None
+        return found[0]
+
+    def remember(self, staff_id: int, customer_id: int, now: datetime) -> None:
+        if len(self._by_staff) > 10_000:  # staff are few; never let memory grow anyway
+            self._by_staff = {s: v for s, v in self._by_staff.items() if v[1] > now}
+        self._by_staff[staff_id] = (customer_id, now + self.LIFETIME)
+
+
 @dataclass
 class Context:
     session: AsyncSession
@@ -37,6 +59,8 @@ class Context:
     default_language: str
     departments: DepartmentNames = field(default_factory=DepartmentNames)
     queued: int = field(default=0)
+    current_customers: CurrentCustomers = field(default_factory=CurrentCustomers)
+    chosen_customer: int | None = None  # becomes current once the command succeeded
 
     @property
     def today(self) -> date:
@@ -45,6 +69,14 @@ class Context:
     def local(self, moment: datetime) -> datetime:
         """A stored (naive UTC) time in the configured timezone."""
         return moment.replace(tzinfo=ZoneInfo("UTC")).astimezone(self.timezone)
+
+    def current_customer_id(self) -> int | None:
+        """The current customer of this person's chat, if one was named lately."""
+        return self.current_customers.get(self.actor.id, self.now)
+
+    def choose_customer(self, customer_id: int) -> None:
+        """Make this the current customer, once the command has fully happened."""
+        self.chosen_customer = customer_id
 
     def t(self, key: str, **params: object) -> str:
         return t(self.actor.language, key, **params)

@@ -18,7 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 # the command modules register themselves on import
 from commands import admin, customers, planning, tickets  # noqa: F401
 from commands import help as help_commands  # noqa: F401
-from commands.context import Context, DepartmentNames
+from commands.context import Context, CurrentCustomers, DepartmentNames
 from commands.errors import CommandError, UsageError
 from commands.i18n import t
 from commands.registry import REGISTRY, Command
@@ -78,6 +78,7 @@ class Helpdesk:
         self.on_outbox = on_outbox
         self._refused: dict[str, datetime] = {}
         self.departments = DepartmentNames()
+        self.current_customers = CurrentCustomers()
 
     async def handle(self, jid: str, text: str, message_key: str | None = None) -> str | None:
         """The reply to one chat message, or None when nothing should be said (a stranger
@@ -107,10 +108,20 @@ class Helpdesk:
             if message_key is not None and not await _first_time(session, message_key, now):
                 log.info("message %s from %s handled already", message_key, jid)
                 return None
-            ctx = Context(session, actor, now, self.timezone, self.language, self.departments)
+            ctx = Context(
+                session,
+                actor,
+                now,
+                self.timezone,
+                self.language,
+                self.departments,
+                current_customers=self.current_customers,
+            )
             reply = await self._dispatch(ctx, text, attempt)
             attempt.queued = ctx.queued
-            return reply
+        if ctx.chosen_customer is not None:  # committed: now it is the chat's customer
+            self.current_customers.remember(actor.id, ctx.chosen_customer, now)
+        return reply
 
     async def _dispatch(self, ctx: Context, text: str, attempt: _Attempt) -> str:
         word, rest = split_command(text)

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import re
-
 from sqlalchemy import select
 
 from commands.context import Context
@@ -11,7 +9,10 @@ from commands.errors import CommandError, NotFound, UsageError
 from commands.tokens import Tokens
 from commands.workflow import Target
 from storage import queries
+from storage.customer_search import find_customers
 from storage.models import Customer, Department, Ticket
+
+NAMED_IN_ERROR = 5  # customers an ambiguous `from` lists
 
 
 async def one_ticket(ctx: Context, tokens: Tokens, *, for_update: bool = True) -> Ticket:
@@ -56,14 +57,28 @@ async def home_target(ctx: Context) -> Target:
 
 
 async def customer(ctx: Context, who: str) -> Customer:
-    """`from <who>`: a customer id (`c123`) or a login. Phone and name search come with
-    the customer-base import; until then anything else matches no one."""
-    query = select(Customer)
-    if m := re.fullmatch(r"[cс](\d{1,9})", who.lower()):
-        query = query.where(Customer.id == int(m[1]))
-    else:
-        query = query.where(Customer.login == who.lower())
-    found = await ctx.session.scalar(query)
-    if found is None:
+    """`from <who>`: the one customer a phone, login, `c123` or name names; it becomes
+    the chat's current customer. A full name that also begins other names ("Иванов
+    Иван" beside "Петров Иван Иванович") means the one whose words it has whole."""
+    found, total = await find_customers(ctx.session, who, limit=NAMED_IN_ERROR)
+    if total > 1 and len(who.split()) > 1:
+        whole, whole_total = await find_customers(ctx.session, who, limit=1, whole_words=True)
+        if whole_total == 1:
+            found, total = whole, 1
+    if total == 0:
         raise CommandError("no_customer", who=who)
-    return found
+    if total > 1:
+        names = ", ".join(f"c{c.id} {c.full_name}" for c in found)
+        if total > len(found):
+            names += " " + ctx.t("and_more", count=total - len(found))
+        raise CommandError(
+            "ambiguous_customer", who=who, count=total, names=names, example=found[0].id
+        )
+    ctx.choose_customer(found[0].id)
+    return found[0]
+
+
+async def current_customer(ctx: Context) -> Customer | None:
+    """The chat's current customer (named by `who` or `from` within 15 minutes)."""
+    customer_id = ctx.current_customer_id()
+    return await ctx.session.get(Customer, customer_id) if customer_id is not None else None

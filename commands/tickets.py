@@ -8,7 +8,7 @@ from commands.errors import CommandError, UsageError
 from commands.registry import REGISTRY, WORKERS
 from commands.tokens import Tokens
 from storage import access, queries
-from storage.models import Kind, Priority, Staff, Status, Ticket
+from storage.models import Customer, Kind, Priority, Staff, Status, Ticket
 
 
 @REGISTRY.command(
@@ -21,7 +21,7 @@ async def new(ctx: Context, tokens: Tokens) -> str:
     tokens.only("targets", "priority", "due", "who", "words")
     if not tokens.text:
         raise UsageError("need_text")
-    customer = await lookup.customer(ctx, tokens.who) if tokens.who else None
+    customer, extra = await _customer(ctx, tokens)
     target = await lookup.optional_target(ctx, tokens) or await lookup.home_target(ctx)
     ticket = await workflow.open_ticket(
         ctx,
@@ -31,7 +31,6 @@ async def new(ctx: Context, tokens: Tokens) -> str:
         priority=tokens.priority or Priority.NORMAL,
         due=tokens.due,
     )
-    extra = f" ({customer.full_name})" if customer else ""
     return ctx.t("opened", n=ticket.id, target=target.name, extra=extra)
 
 
@@ -41,7 +40,7 @@ async def call(ctx: Context, tokens: Tokens) -> str:
     tokens.only("who", "words")
     if not tokens.text:
         raise UsageError("need_text")
-    customer = await lookup.customer(ctx, tokens.who) if tokens.who else None
+    customer, extra = await _customer(ctx, tokens)
     ticket = await workflow.open_ticket(
         ctx,
         text=tokens.text,
@@ -49,8 +48,19 @@ async def call(ctx: Context, tokens: Tokens) -> str:
         kind=Kind.CALL,
         customer_id=customer.id if customer else None,
     )
-    extra = f" ({customer.full_name})" if customer else ctx.t("no_current_customer")
-    return ctx.t("call_recorded", n=ticket.id, extra=extra)
+    return ctx.t("call_recorded", n=ticket.id, extra=extra or ctx.t("no_current_customer"))
+
+
+async def _customer(ctx: Context, tokens: Tokens) -> tuple[Customer | None, str]:
+    """The customer `from` names, else the chat's current one, and how the reply says
+    for whom (nothing when for no one)."""
+    if tokens.who:
+        customer = await lookup.customer(ctx, tokens.who)
+        return customer, f" ({customer.full_name})"
+    current = await lookup.current_customer(ctx)
+    if current is None:
+        return None, ""
+    return current, ctx.t("for_current_customer", name=current.full_name)
 
 
 @REGISTRY.command("show", aliases=("покажи", "показать"), usage="show #N")

@@ -140,13 +140,12 @@ async def test_a_call_is_recorded_closed_and_notifies_nobody(bot: DialogBot) -> 
 
 
 async def test_from_names_the_customer(bot: DialogBot) -> None:
-    empty = "Until the customer import arrives, name a customer by login or as c<id> (c123)."
     await says(
         bot,
-        f"""
-        operator: new printer from 4521 => No customer matches '4521'. {empty}
-        operator: new printer from “Иванов Иван” @it => No customer matches 'Иванов Иван'. {empty}
-        operator: call reset password от c12 => No customer matches 'c12'. {empty}
+        """
+        operator: new printer from 4521 => No customer matches '4521'.
+        operator: new printer from “Иванов Иван” @it => No customer matches 'Иванов Иван'.
+        operator: call reset password от c12 => No customer matches 'c12'.
         """,
     )
     assert await rows(bot) == (0, 0, 0, 8)
