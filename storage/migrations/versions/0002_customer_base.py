@@ -53,7 +53,9 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("customer_id", "word", name=op.f("pk_customer_words")),
     )
     with op.batch_alter_table("customer_words", schema=None) as batch_op:
-        batch_op.create_index(batch_op.f("ix_customer_words_word"), ["word"], unique=False)
+        batch_op.create_index(
+            "ix_customer_words_word_customer", ["word", "customer_id"], unique=False
+        )
 
     op.create_table(
         "merge_reviews",
@@ -130,7 +132,7 @@ def downgrade() -> None:
 
     op.drop_table("merge_reviews")
     with op.batch_alter_table("customer_words", schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f("ix_customer_words_word"))
+        batch_op.drop_index("ix_customer_words_word_customer")
 
     op.drop_table("customer_words")
     with op.batch_alter_table("customer_phones", schema=None) as batch_op:
