@@ -75,3 +75,36 @@ async def xmpp_client(
 # ---------------------------------------------------------------------------
 # END real Prosody fixtures
 # ---------------------------------------------------------------------------
+
+
+# ---------------------------------------------------------------------------
+# BEGIN real slapd fixtures (owner: tests/slapd.py harness, LDAP importer)
+# ---------------------------------------------------------------------------
+# imported here so this block stays self-contained
+from slapd import SlapdNotInstalled, SlapdServer, ensure_slapd_installed  # noqa: E402
+
+
+@pytest.fixture(scope="session")
+def slapd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SlapdServer]:
+    """One slapd for the whole run on a free loopback port: AD-like schema, memberOf,
+    a 500-entry size limit, TLS (StartTLS and ldaps) with a self-signed certificate."""
+    missing = ""
+    try:
+        ensure_slapd_installed()
+    except SlapdNotInstalled as exc:
+        missing = str(exc)
+    if missing:  # failed outside the except block: no chained traceback
+        where = "on CI (install it in the CI image)" if os.environ.get("CI") else "here"
+        # never skip: a missing server must not turn the importer's tests green
+        pytest.fail(f"{missing}; the LDAP tests need it {where}", pytrace=False)
+    server = SlapdServer(workdir=Path(tmp_path_factory.mktemp("slapd")), tls=True)
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+# ---------------------------------------------------------------------------
+# END real slapd fixtures
+# ---------------------------------------------------------------------------
