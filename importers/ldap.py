@@ -21,15 +21,14 @@ from urllib.parse import urlsplit
 from ldap3 import NONE, SUBTREE, Connection, Server, Tls
 from ldap3.core.exceptions import LDAPException
 from ldap3.utils.conv import escape_filter_chars
-from sqlalchemy import event, select
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import ORMExecuteState
 
 from bot.config import Config, LdapConfig
 from importers.names import name_key
 from importers.phones import parse_phone, split_phones
 from storage.clock import utcnow
-from storage.customers import save_search_data, set_name
+from storage.customers import save_search_data_many, set_name
 from storage.db import Sessions
 from storage.models import Customer, CustomerPhone, Role, Staff
 
@@ -319,20 +318,9 @@ async def _apply(
 async def _write_search_data(
     session: AsyncSession, items: list[tuple[Customer, list[str]]], region: str
 ) -> None:
-    """Name words and phones, through storage.customers; its DELETEs' scan of every object in
-    the session (quadratic here) is switched off: no word or phone row is loaded here."""
-    event.listen(session.sync_session, "do_orm_execute", _unsynchronized)
-    try:
-        with session.no_autoflush:  # the customers' updates in one batch at the end
-            for customer, raw_phones in items:
-                await save_search_data(session, customer, raw_phones, region)
-    finally:
-        event.remove(session.sync_session, "do_orm_execute", _unsynchronized)
-
-
-def _unsynchronized(state: ORMExecuteState) -> None:
-    if state.is_delete:
-        state.update_execution_options(synchronize_session=False)
+    """Name words and phones through storage.customers, all customers at once."""
+    with session.no_autoflush:  # the customers' updates in one batch at the end
+        await save_search_data_many(session, items, region)
 
 
 async def import_directory(
