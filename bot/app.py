@@ -9,9 +9,11 @@ import signal
 from datetime import timedelta
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
+from apscheduler.triggers.cron import CronTrigger
 
 from bot.config import Config
 from bot.delivery import OutboxDelivery
+from bot.directory import Directory
 from bot.xmpp import HelpdeskBot
 from commands.core import Helpdesk
 from storage import migrate
@@ -20,9 +22,14 @@ from storage.db import make_engine, make_sessions
 log = logging.getLogger(__name__)
 
 
-def _scheduler(config: Config, core: Helpdesk) -> AsyncIOScheduler:
-    """Housekeeping jobs; created inside the running loop, as APScheduler wants."""
+def _scheduler(config: Config, core: Helpdesk, directory: Directory | None) -> AsyncIOScheduler:
+    """The jobs; created inside the running loop, as APScheduler wants."""
     scheduler = AsyncIOScheduler(timezone=config.schedule.timezone)
+    if directory is not None:
+        nightly = CronTrigger.from_crontab(
+            config.schedule.ldap_sync, timezone=config.schedule.timezone
+        )
+        scheduler.add_job(directory.nightly, nightly, id="ldap_sync")
     scheduler.add_job(
         core.prune_handled,
         "cron",
@@ -52,7 +59,11 @@ async def run(config: Config, stop: asyncio.Event | None = None) -> None:
         delivery = OutboxDelivery(sessions, xmpp.send_chat)
         core.on_outbox = delivery.wake
         xmpp.add_event_handler("session_start", lambda _e: delivery.wake())
-        scheduler = _scheduler(config, core)
+        directory = Directory(config, sessions) if config.ldap is not None else None
+        if directory is not None:
+            core.sync, core.enroll = directory.sync, directory.enroll
+            members = asyncio.create_task(directory.refresh_members(), name="staff group")
+        scheduler = _scheduler(config, core, directory)
         scheduler.start()
         xmpp.start()
         delivering = asyncio.create_task(delivery.run(), name="outbox")
@@ -63,6 +74,8 @@ async def run(config: Config, stop: asyncio.Event | None = None) -> None:
         await xmpp.stop()
         with contextlib.suppress(asyncio.CancelledError):
             await delivering
+        if directory is not None:
+            members.cancel()
     finally:
         await engine.dispose()
         for sig in (signal.SIGTERM, signal.SIGINT):

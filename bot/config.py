@@ -179,6 +179,8 @@ class LdapConfig:
         default_factory=lambda: dict(_LDAP_ATTRIBUTES), metadata=_meta(closed=True)
     )
     staff_group: str | None = None
+    # the department (short name) that staff-group members join on first contact
+    staff_department: str | None = None
 
 
 @dataclass(frozen=True)

@@ -168,3 +168,18 @@ async def _staff_off(ctx: Context, login: str) -> str:
     person.active = False
     await ctx.session.flush()
     return ctx.t("staff_off", login=person.login)
+
+
+@REGISTRY.command("sync", aliases=("синхронизация",), usage="sync", roles=ADMINS)
+async def sync(ctx: Context, tokens: Tokens) -> str:
+    """Import the customers from LDAP now and tell what changed."""
+    tokens.only()
+    if ctx.sync is None:
+        raise CommandError("sync_not_configured")
+    run, language = ctx.sync, ctx.actor.language
+
+    async def after_commit() -> str:
+        return await run(language)
+
+    ctx.then = after_commit
+    return ""

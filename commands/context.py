@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
@@ -61,6 +61,10 @@ class Context:
     queued: int = field(default=0)
     current_customers: CurrentCustomers = field(default_factory=CurrentCustomers)
     chosen_customer: int | None = None  # becomes current once the command succeeded
+    # the directory sync, when LDAP is configured; it writes through sessions of its own,
+    # so a command sets `then` to run it after its transaction and answer with its result
+    sync: Callable[[str], Awaitable[str]] | None = None  # language -> the summary
+    then: Callable[[], Awaitable[str]] | None = None
 
     @property
     def today(self) -> date:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import re
 import secrets
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
@@ -79,6 +79,9 @@ class Helpdesk:
         self._refused: dict[str, datetime] = {}
         self.departments = DepartmentNames()
         self.current_customers = CurrentCustomers()
+        # set by the process when LDAP is configured (bot/directory.py)
+        self.sync: Callable[[str], Awaitable[str]] | None = None
+        self.enroll: Callable[[AsyncSession, str], Awaitable[Actor | None]] | None = None
 
     async def handle(self, jid: str, text: str, message_key: str | None = None) -> str | None:
         """The reply to one chat message, or None when nothing should be said (a stranger
@@ -102,6 +105,8 @@ class Helpdesk:
         now = self.clock()
         async with self.sessions() as session, session.begin():
             actor = await queries.actor_for_jid(session, jid, self.language)
+            if actor is None and self.enroll is not None:
+                actor = await self.enroll(session, jid)
             if actor is None:
                 return self._refuse(jid, now)
             attempt.language = actor.language
@@ -116,11 +121,14 @@ class Helpdesk:
                 self.language,
                 self.departments,
                 current_customers=self.current_customers,
+                sync=self.sync,
             )
             reply = await self._dispatch(ctx, text, attempt)
             attempt.queued = ctx.queued
         if ctx.chosen_customer is not None:  # committed: now it is the chat's customer
             self.current_customers.remember(actor.id, ctx.chosen_customer, now)
+        if ctx.then is not None:  # work that writes through sessions of its own
+            return await ctx.then()
         return reply
 
     async def _dispatch(self, ctx: Context, text: str, attempt: _Attempt) -> str:

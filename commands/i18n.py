@@ -116,6 +116,10 @@ EN: dict[str, str] = {
     "staff_added": "@{login} ({jid}) added as {role} of @{dept}{extra}.",
     "staff_exists": "@{login} or {jid} exists already.",
     "staff_back": "@{login} ({jid}) has access again as {role} of @{dept}{extra}.",
+    "sync_not_configured": "There is no directory to sync with: bot.yaml has no ldap: section.",
+    "sync_done": "Directory sync: added {added}, updated {updated}, deactivated {deactivated}, "
+    "unchanged {unchanged}.",
+    "sync_failed": "Directory sync failed: {error}",
     "bad_role": "Role '{value}' is not admin, coordinator or user.",
     "bad_jid": "'{value}' is not a JID like name@domain.",
     "bad_login": "A login is letters, digits, ., - or _ (up to 64).",
@@ -235,6 +239,11 @@ RU: dict[str, str] = {
     "staff_added": "@{login} ({jid}) добавлен(а): {role}, @{dept}{extra}.",
     "staff_exists": "@{login} или {jid} уже есть.",
     "staff_back": "@{login} ({jid}) снова с доступом: {role}, @{dept}{extra}.",
+    "sync_not_configured": "Синхронизировать не с чем: в bot.yaml нет раздела ldap:.",
+    "sync_done": "Синхронизация с каталогом: добавлено {added}, изменено {updated}, "
+    "отключено {deactivated}, без изменений {unchanged}.",
+    "sync_failed": "Синхронизация с каталогом не удалась: {error}",
+    "help.sync": "Загрузить клиентов из LDAP сейчас и сообщить, что изменилось.",
     "bad_role": "Роль «{value}» — не admin, coordinator и не user.",
     "bad_jid": "«{value}» — не JID вида имя@домен.",
     "bad_login": "Логин: буквы, цифры, ., - или _ (до 64).",
