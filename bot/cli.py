@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from bot.config import Config, ConfigError, config_path, load_config
+from bot.imports import ImportFailed
 from commands.errors import CommandError, UsageError
 
 EXIT_OK, EXIT_FAILURE, EXIT_USAGE = 0, 1, 2
@@ -57,6 +58,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="the account's XMPP password "
         "(default: $HELPDESK_CHAT_PASSWORD, the demo's accounts, or a prompt)",
     )
+    _import_parser(_subparser(subs, "import", "the customer base: LDAP, the phone book"))
     demo = _subparser(subs, "demo", "a local Prosody, demo data and the bot, all on loopback")
     demo.add_argument("--dir", default=".demo", help="where the demo keeps its files")
     demo.add_argument(
@@ -65,6 +67,33 @@ def build_parser() -> argparse.ArgumentParser:
         help="do not install Prosody with apt-get when it is missing",
     )
     return parser
+
+
+def _import_parser(parser: argparse.ArgumentParser) -> None:
+    subs = parser.add_subparsers(dest="action", required=True, metavar="ACTION")
+    ldap = _subparser(subs, "ldap", "import customers (and the staff whitelist) from LDAP")
+    ldap.add_argument("--dry-run", action="store_true", help="count, change nothing")
+    book = _subparser(subs, "phonebook", "import a phone book and merge it with the customers")
+    book.add_argument("file", type=Path, help=".csv (any common encoding), .xlsx or .docx")
+    book.add_argument("--dry-run", action="store_true", help="count, change nothing")
+    _subparser(subs, "review", "list the phone-book rows waiting for a decision")
+    resolve = _subparser(subs, "resolve", "decide one row of the review list")
+    resolve.add_argument("row", type=int, help="the row number from `helpdesk import review`")
+    resolve.add_argument("decision", help="the customer id the row belongs to, or `new`")
+
+
+def _import(config: Config, args: argparse.Namespace) -> str:
+    from bot import imports
+
+    if args.action == "ldap":
+        return asyncio.run(imports.import_ldap(config, dry_run=args.dry_run))
+    if args.action == "phonebook":
+        if not args.file.is_file():
+            raise imports.ImportFailed(f"{args.file}: no such file", usage=True)
+        return asyncio.run(imports.import_phonebook(config, args.file, dry_run=args.dry_run))
+    if args.action == "review":
+        return asyncio.run(imports.review(config))
+    return asyncio.run(imports.resolve(config, args.row, args.decision))
 
 
 def _staff_parser(staff: argparse.ArgumentParser) -> None:
@@ -151,6 +180,9 @@ def _dispatch(args: argparse.Namespace) -> int:
     if args.command == "db":
         print(asyncio.run(_db_upgrade(config)))
         return EXIT_OK
+    if args.command == "import":
+        print(_import(config, args))
+        return EXIT_OK
     print(asyncio.run(_admin(config, *_admin_words(args))))
     return EXIT_OK
 
@@ -167,6 +199,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"helpdesk: {exc.params.get('text', exc.key)}", file=sys.stderr)
         cause = exc.__cause__
         return EXIT_USAGE if isinstance(cause, UsageError) else EXIT_FAILURE
+    except ImportFailed as exc:
+        print(f"helpdesk: {exc}", file=sys.stderr)
+        return EXIT_USAGE if exc.usage else EXIT_FAILURE
     except KeyboardInterrupt:
         return EXIT_OK
     except Exception as exc:  # a runtime failure: one line, the detail in the log
