@@ -2,17 +2,15 @@
 
 from __future__ import annotations
 
-import atexit
 import os
 import re
 import shutil
-import signal
-import socket
 import subprocess
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from types import TracebackType
+
+from bot.servers import ServerProcess, free_port, port_accepts, tail
 
 APT_COMMAND = "apt-get install -y prosody lua-dbi-sqlite3"
 CONFIG_NAME = "prosody.cfg.lua"
@@ -21,9 +19,6 @@ CONSOLE_NAME = "prosody.console.log"
 _POLL_SECONDS = 0.01
 _BIND_ATTEMPTS = 3
 _PORT_FAILURE = re.compile(r"Failed to open server port (\d+)")
-# Servers still running when the interpreter exits (a test run that crashed):
-# stopped by _stop_leftovers so no prosody outlives the Python that started it.
-_RUNNING: set[subprocess.Popen[bytes]] = set()
 
 # Modest on purpose: what the helpdesk and its tests use, nothing more.
 # c2s, presence, message, iq and offline are loaded by Prosody itself.
@@ -58,14 +53,6 @@ class _PortTaken(Exception):
         self.port = port
 
 
-def free_port() -> int:
-    """A TCP port on 127.0.0.1 that nothing listens on right now."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
 def _is_installed() -> bool:
     return shutil.which("prosody") is not None and shutil.which("prosodyctl") is not None
 
@@ -94,16 +81,8 @@ def _lua_list(values: tuple[str, ...]) -> str:
     return "{ " + "; ".join(_lua_string(v) for v in values) + " }"
 
 
-def _port_accepts(host: str, port: int) -> bool:
-    try:
-        with socket.create_connection((host, port), timeout=0.2):
-            return True
-    except OSError:
-        return False
-
-
 @dataclass
-class ProsodyServer:
+class ProsodyServer(ServerProcess):
     """One Prosody process whose config, data, log and pidfile live in `workdir`.
 
     Ports left at 0 are picked when the object is made and then kept, so a
@@ -285,7 +264,7 @@ Component {_lua_string(self.upload_domain)} "http_file_share"
     def _spawn(self) -> None:
         console = (self.workdir / CONSOLE_NAME).open("ab")
         try:
-            self._process = subprocess.Popen(
+            process = subprocess.Popen(
                 ["prosody", "-F", "--config", str(self.config_path)],
                 stdin=subprocess.DEVNULL,
                 stdout=console,
@@ -295,7 +274,7 @@ Component {_lua_string(self.upload_domain)} "http_file_share"
             )
         finally:
             console.close()
-        _RUNNING.add(self._process)
+        self.track(process)
 
     def _wait_ready(self, log_offset: int, deadline: float) -> None:
         expected = self._expected_services()
@@ -306,7 +285,7 @@ Component {_lua_string(self.upload_domain)} "http_file_share"
             log = self._log_since(log_offset)
             if failed := _PORT_FAILURE.search(log):
                 raise _PortTaken(int(failed.group(1)))
-            if all(line in log for line in expected) and _port_accepts(*self.address):
+            if all(line in log for line in expected) and port_accepts(*self.address):
                 return
             if time.monotonic() > deadline:
                 raise ProsodyFailed(self._failure("prosody did not start listening in time"))
@@ -338,30 +317,10 @@ Component {_lua_string(self.upload_domain)} "http_file_share"
 
     def log_tail(self, lines: int = 20) -> str:
         """The last lines of Prosody's log and console output, for error messages."""
-        parts = []
-        for path in (self.log_path, self.workdir / CONSOLE_NAME):
-            if path.exists():
-                text = path.read_text(encoding="utf-8", errors="replace")
-                parts.extend(text.splitlines()[-lines:])
-        return "\n".join(parts)
+        return "\n".join(tail(self.log_path, lines) + tail(self.workdir / CONSOLE_NAME, lines))
 
     def _failure(self, reason: str) -> str:
         return f"{reason} (config {self.config_path}); log tail:\n{self.log_tail()}"
-
-    def stop(self, timeout: float = 5.0) -> None:
-        """SIGTERM the server, SIGKILL it if it lingers; does nothing when not running."""
-        process, self._process = self._process, None
-        if process is None:
-            return
-        _RUNNING.discard(process)
-        if process.poll() is not None:
-            return
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(timeout)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout)
 
     def register(self, user: str, password: str) -> str:
         """Create an account with prosodyctl and return its bare JID."""
@@ -383,22 +342,3 @@ Component {_lua_string(self.upload_domain)} "http_file_share"
             output = (result.stdout + result.stderr).strip()
             raise ProsodyFailed(f"prosodyctl register {user}@{self.domain} failed: {output}")
         return f"{user}@{self.domain}"
-
-    def __enter__(self) -> ProsodyServer:
-        self.start()
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
-
-
-@atexit.register
-def _stop_leftovers() -> None:
-    for process in list(_RUNNING):
-        process.kill()
-        process.wait()

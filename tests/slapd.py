@@ -3,20 +3,17 @@ tests and benchmarks: `with SlapdServer(workdir) as server: server.add(ldif)`.""
 
 from __future__ import annotations
 
-import atexit
 import base64
 import os
 import shutil
-import signal
-import socket
 import subprocess
 import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from types import TracebackType
 
 from bot.config import LdapConfig, Secret
+from bot.servers import ServerProcess, free_port, port_accepts, tail
 
 APT_COMMAND = "apt-get install -y slapd ldap-utils"
 _PROGRAMS = ("slapd", "slapadd", "ldapadd", "ldapmodify", "ldapdelete", "ldapwhoami")
@@ -27,7 +24,6 @@ _SCHEMAS = ("core", "cosine", "inetorgperson", "nis")
 DEFAULT_SIZE_LIMIT = "size.soft=500 size.hard=500 size.prtotal=unlimited"
 _POLL_SECONDS = 0.01
 _BIND_ATTEMPTS = 3
-_RUNNING: set[subprocess.Popen[bytes]] = set()
 
 # The few AD attributes the importer reads, with Microsoft's OIDs and the equality rules
 # Debian's msuser.schema lacks (without them a filter on the attribute matches nothing).
@@ -75,21 +71,6 @@ def ensure_slapd_installed() -> None:
         raise SlapdNotInstalled(f"{', '.join(missing)} not found: run `{APT_COMMAND}` as root")
 
 
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-def _accepts(host: str, port: int) -> bool:
-    try:
-        with socket.create_connection((host, port), timeout=0.2):
-            return True
-    except OSError:
-        return False
-
-
 def _value_line(name: str, value: str) -> str:
     # LDIF wants base64 for anything beyond plain ASCII (Cyrillic names) or with edge spaces
     plain = value.isascii() and value == value.strip() and not value.startswith((":", "<"))
@@ -108,7 +89,7 @@ def ldif_entry(dn: str, attributes: Mapping[str, str | int | Sequence[str]]) -> 
 
 
 @dataclass
-class SlapdServer:
+class SlapdServer(ServerProcess):
     """One slapd whose config, database, pidfile and log live in `workdir`.
 
     The tree: `suffix`, ou=People, ou=Groups, ou=Service with the read-only service
@@ -263,7 +244,7 @@ class SlapdServer:
 
     def _ports_taken(self) -> bool:
         ports = [self.port] + ([self.tls_port] if self.tls else [])
-        return any(_accepts(self.host, port) for port in ports)
+        return any(port_accepts(self.host, port) for port in ports)
 
     def _listen(self) -> str:
         urls = [f"{self.url}/"] + ([f"{self.ldaps_url}/"] if self.tls else [])
@@ -274,11 +255,11 @@ class SlapdServer:
         command = [find_program("slapd") or "slapd", "-d", "0", "-f", str(self.config_path),
                    "-h", self._listen()]  # fmt: skip
         with self.log_path.open("ab") as log:
-            self._process = subprocess.Popen(
+            process = subprocess.Popen(
                 command, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
                 cwd=self.workdir, start_new_session=True,
             )  # fmt: skip
-        _RUNNING.add(self._process)
+        self.track(process)
 
     def _wait_ready(self, deadline: float) -> None:
         while True:
@@ -298,29 +279,12 @@ class SlapdServer:
         pidfile = self.workdir / "slapd.pid"
         ours = self._process is not None and pidfile.exists() and (
             pidfile.read_text().strip() == str(self._process.pid))  # fmt: skip
-        if not ours or not _accepts(self.host, self.port):
+        if not ours or not port_accepts(self.host, self.port):
             return False
         return self._tool("ldapwhoami", [], check=False).returncode == 0  # binds and answers
 
-    def stop(self, timeout: float = 5.0) -> None:
-        """SIGTERM slapd (by PID), SIGKILL it if it lingers; nothing when not running."""
-        process, self._process = self._process, None
-        if process is None:
-            return
-        _RUNNING.discard(process)
-        if process.poll() is None:
-            process.send_signal(signal.SIGTERM)
-            try:
-                process.wait(timeout)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait(timeout)
-
     def log_tail(self, lines: int = 20) -> str:
-        if not self.log_path.exists():
-            return ""
-        text = self.log_path.read_text(encoding="utf-8", errors="replace")
-        return "\n".join(text.splitlines()[-lines:])
+        return "\n".join(tail(self.log_path, lines))
 
     def _failure(self, reason: str) -> str:
         tail = self.log_tail() or "(empty: slapd -d 0 says nothing when a port is taken)"
@@ -368,22 +332,3 @@ class SlapdServer:
 
     def delete(self, *dns: str) -> None:
         self._tool("ldapdelete", [], "\n".join(dns) + "\n")
-
-    def __enter__(self) -> SlapdServer:
-        self.start()
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
-
-
-@atexit.register
-def _stop_leftovers() -> None:
-    for process in list(_RUNNING):
-        process.kill()
-        process.wait()
