@@ -85,7 +85,7 @@ class Directory:
             for admin in admins:
                 text = self._summary(result, admin.language or self.config.language)
                 session.add(Outbox(
-                    key=f"sync:{now:%Y-%m-%d}:{admin.id}", channel="xmpp",
+                    key=f"sync:{now:%Y-%m-%dT%H:%M:%S}:{admin.id}", channel="xmpp",
                     recipient_id=admin.id, address=admin.jid, text=text,
                     created_at=now, next_attempt_at=now,
                 ))  # fmt: skip

@@ -39,7 +39,7 @@ async def _sessions(config: Config) -> AsyncIterator[Sessions]:
 
 def _counts(counts: object, started: float, dry_run: bool) -> str:
     fields = asdict(counts)  # type: ignore[call-overload]
-    text = ", ".join(f"{name} {value}" for name, value in fields.items())
+    text = ", ".join(f"{name} {n}" for name, n in fields.items() if isinstance(n, int))
     note = " (dry run: nothing was changed)" if dry_run else ""
     return f"{text}; {time.monotonic() - started:.1f} s{note}"
 
