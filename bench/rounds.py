@@ -7,6 +7,7 @@ import random
 import re
 import statistics
 import sys
+from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 
 from bench.stack import DOMAIN, cpu_ns, database_backends_cpu_ns
@@ -113,37 +114,36 @@ def _as_expected(command: str, number: int, reply: str) -> bool:
     }[command]
 
 
-@dataclass
-class Rounds:
-    """The measuring loop: each round, every command once, each after its own echo.
+class Interleaved(ABC):
+    """The measuring loop shared by the round-trip benchmarks: each round, every kind of
+    sample once in a shuffled order, each right after its own echo, so drift and noise hit
+    the baseline and the product alike. Each sample is followed by `gap` seconds of quiet,
+    and the CPU time the answering process used is read around it, gap included.
 
-    Each sample is followed by `gap` seconds of quiet, so that every round trip starts
-    with all processes idle and the notifications of a `new` are out before the next.
-    The CPU time the answering process used is read around each sample, gap included.
-    """
+    A subclass has `client`, `pids`, `rng`, `gap`, `samples`, `cpu` and `_count`, names
+    its kinds in KINDS and measures one with `_measure`."""
 
+    KINDS: tuple[str, ...] = ()
     client: TimingClient
-    board: NoticeBoard
-    visible: list[int]
-    members: frozenset[str]
     pids: dict[str, int]  # of the echo bot, the helpdesk and Prosody
     rng: random.Random
     gap: float
-    samples: dict[str, list[float]] = field(default_factory=dict)
-    cpu: dict[str, list[CpuSpent]] = field(default_factory=dict)
-    fanout: list[float] = field(default_factory=list)
-    # a PostgreSQL server's backends for this database: mean CPU ms per command
-    database_cpu_per_command: float | None = None
-    _count: int = 0
+    samples: dict[str, list[float]]
+    cpu: dict[str, list[CpuSpent]]
+    _count: int
+
+    @abstractmethod
+    async def _measure(self, kind: str, keep: bool) -> None:
+        """Take one sample of `kind` (and record it when `keep`)."""
 
     async def run(self, rounds: int, keep: bool) -> None:
-        for name in ("echo", *COMMANDS):
+        for name in ("echo", *self.KINDS):
             self.samples.setdefault(name, [])
             self.cpu.setdefault(name, [])
         for index in range(rounds):
-            for command in self.rng.sample(COMMANDS, len(COMMANDS)):
+            for kind in self.rng.sample(self.KINDS, len(self.KINDS)):
                 await self._echo(keep)
-                await self._command(command, keep)
+                await self._measure(kind, keep)
             if (index + 1) % 100 == 0:
                 what = "measured" if keep else "warm-up"
                 print(f"  {what} round {index + 1}/{rounds}", file=sys.stderr, flush=True)
@@ -158,25 +158,6 @@ class Rounds:
         await asyncio.sleep(self.gap)
         self._record("echo", reply.seconds, self._cpu(ECHO) - before, keep)
 
-    async def _command(self, command: str, keep: bool) -> None:
-        number = self.rng.choice(self.visible)
-        body = {"new": NEW_TEXT, "show": f"show #{number}"}.get(command, command)
-        before = self._cpu(BOT)
-        reply = await self.client.roundtrip(jid(BOT), body)
-        if not _as_expected(command, number, reply.body):
-            raise BenchFailed(f"unexpected reply to {body!r}: {reply.body[:200]!r}")
-        if command == "new":
-            await self._fanout(reply, keep)
-        await asyncio.sleep(self.gap)
-        self._record(command, reply.seconds, self._cpu(BOT) - before, keep)
-
-    async def _fanout(self, reply: Reply, keep: bool) -> None:
-        opened = _OPENED.fullmatch(reply.body)
-        assert opened is not None
-        last = await self.board.all_heard(int(opened.group(1)), self.members)
-        if keep:
-            self.fanout.append(last - reply.arrived)
-
     def _cpu(self, answering: str) -> CpuSpent:
         main, others = cpu_ns(self.pids[answering])
         return CpuSpent(main, others, sum(cpu_ns(self.pids[PROSODY])))
@@ -185,6 +166,47 @@ class Rounds:
         if keep:
             self.samples[name].append(seconds)
             self.cpu[name].append(cpu)
+
+
+@dataclass
+class Rounds(Interleaved):
+    """help, new, show and list, interleaved with echoes; the notifications of a `new`
+    are awaited before the next sample."""
+
+    KINDS = COMMANDS
+
+    client: TimingClient
+    board: NoticeBoard
+    visible: list[int]
+    members: frozenset[str]
+    pids: dict[str, int]
+    rng: random.Random
+    gap: float
+    samples: dict[str, list[float]] = field(default_factory=dict)
+    cpu: dict[str, list[CpuSpent]] = field(default_factory=dict)
+    fanout: list[float] = field(default_factory=list)
+    # a PostgreSQL server's backends for this database: mean CPU ms per command
+    database_cpu_per_command: float | None = None
+    _count: int = 0
+
+    async def _measure(self, kind: str, keep: bool) -> None:
+        number = self.rng.choice(self.visible)
+        body = {"new": NEW_TEXT, "show": f"show #{number}"}.get(kind, kind)
+        before = self._cpu(BOT)
+        reply = await self.client.roundtrip(jid(BOT), body)
+        if not _as_expected(kind, number, reply.body):
+            raise BenchFailed(f"unexpected reply to {body!r}: {reply.body[:200]!r}")
+        if kind == "new":
+            await self._fanout(reply, keep)
+        await asyncio.sleep(self.gap)
+        self._record(kind, reply.seconds, self._cpu(BOT) - before, keep)
+
+    async def _fanout(self, reply: Reply, keep: bool) -> None:
+        opened = _OPENED.fullmatch(reply.body)
+        assert opened is not None
+        last = await self.board.all_heard(int(opened.group(1)), self.members)
+        if keep:
+            self.fanout.append(last - reply.arrived)
 
 
 @dataclass(frozen=True)

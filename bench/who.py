@@ -38,7 +38,7 @@ from pathlib import Path
 from sqlalchemy import select
 
 from bench.echo import ONLINE, PASSWORD_ENV
-from bench.rounds import BOT, ECHO, PROSODY, CpuSpent, jid
+from bench.rounds import BOT, ECHO, PROSODY, CpuSpent, Interleaved, jid
 from bench.roundtrip import write_bot_config
 from bench.stack import (
     DOMAIN,
@@ -46,7 +46,6 @@ from bench.stack import (
     REPO,
     Child,
     StackFailed,
-    cpu_ns,
     machine_facts,
     register_accounts,
     scratch_database,
@@ -102,8 +101,10 @@ async def load_targets(url: str) -> Targets:
 
 
 @dataclass
-class WhoRounds:
+class WhoRounds(Interleaved):
     """Each round: every kind of `who` once, in a shuffled order, each after its own echo."""
+
+    KINDS = KINDS
 
     client: TimingClient
     targets: Targets
@@ -116,28 +117,6 @@ class WhoRounds:
     surname_counts: list[int] = field(default_factory=list)  # per measured surname sample
     formats: dict[str, int] = field(default_factory=dict)  # phone format index -> samples
     _count: int = 0
-
-    async def run(self, rounds: int, keep: bool) -> None:
-        for name in ("echo", *KINDS):
-            self.samples.setdefault(name, [])
-            self.cpu.setdefault(name, [])
-        for index in range(rounds):
-            for kind in self.rng.sample(KINDS, len(KINDS)):
-                await self._echo(keep)
-                await self._who(kind, keep)
-            if (index + 1) % 100 == 0:
-                what = "measured" if keep else "warm-up"
-                print(f"  {what} round {index + 1}/{rounds}", file=sys.stderr, flush=True)
-
-    async def _echo(self, keep: bool) -> None:
-        self._count += 1
-        body = f"echo {self._count}"
-        before = self._cpu(ECHO)
-        reply = await self.client.roundtrip(jid(ECHO), body)
-        if reply.body != body:
-            raise BenchFailed(f"the echo bot answered {reply.body!r} to {body!r}")
-        await asyncio.sleep(self.gap)
-        self._record("echo", reply.seconds, self._cpu(ECHO) - before, keep)
 
     def _query(self, kind: str) -> tuple[str, Callable[[str], int | None]]:
         """The query and a check of its reply (None: unexpected; else customers matched)."""
@@ -154,7 +133,7 @@ class WhoRounds:
             customer, query = self.rng.choice(self.targets.extensions)
         return query, lambda reply: _card_of(customer, reply)
 
-    async def _who(self, kind: str, keep: bool) -> None:
+    async def _measure(self, kind: str, keep: bool) -> None:
         query, check = self._query(kind)
         body = f"who {query}"
         before = self._cpu(BOT)
@@ -168,15 +147,6 @@ class WhoRounds:
             self.matches[query] = matched
             if keep:
                 self.surname_counts.append(matched)
-
-    def _cpu(self, answering: str) -> CpuSpent:
-        main, others = cpu_ns(self.pids[answering])
-        return CpuSpent(main, others, sum(cpu_ns(self.pids[PROSODY])))
-
-    def _record(self, name: str, seconds: float, cpu: CpuSpent, keep: bool) -> None:
-        if keep:
-            self.samples[name].append(seconds)
-            self.cpu[name].append(cpu)
 
 
 def _card_of(customer: int, reply: str) -> int | None:
