@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import shutil
 from collections import defaultdict
 from datetime import datetime
+from pathlib import Path
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlalchemy.pool import StaticPool
@@ -92,3 +94,12 @@ async def make_dialog(url: str = "sqlite+aiosqlite://", clock: Clock | None = No
     bot = DialogBot(engine, make_sessions(engine), clock or Clock(datetime(2026, 11, 25, 9, 0)))
     await bot.setup()
     return bot
+
+
+def copy_of(template: Path, folder: Path, now: datetime) -> DialogBot:
+    """A bot on a file copy of a prepared database: cheap per-test isolation
+    (dispose of `bot.engine` afterwards)."""
+    db = folder / "helpdesk.db"
+    shutil.copy(template, db)
+    engine = make_engine(f"sqlite+aiosqlite:///{db}")
+    return DialogBot(engine, make_sessions(engine), Clock(now))

@@ -11,16 +11,14 @@ from __future__ import annotations
 
 import asyncio
 import re
-import shutil
 from collections.abc import AsyncIterator
 from datetime import datetime
 from pathlib import Path
 
 import pytest
-from dialog import Clock, DialogBot, make_dialog
+from dialog import DialogBot, copy_of, make_dialog
 from sqlalchemy import func, select
 
-from storage.db import make_engine, make_sessions
 from storage.models import Outbox, Staff, TicketEvent
 
 NOW = datetime(2026, 11, 25, 9, 0)  # make_dialog's clock: Wednesday, 12:00 in Moscow
@@ -75,12 +73,9 @@ def template(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture
 async def bot(template: Path, tmp_path: Path) -> AsyncIterator[DialogBot]:
-    db = tmp_path / "helpdesk.db"
-    shutil.copy(template, db)
-    engine = make_engine(f"sqlite+aiosqlite:///{db}")
-    bot = DialogBot(engine, make_sessions(engine), Clock(NOW))
+    bot = copy_of(template, tmp_path, NOW)
     yield bot
-    await engine.dispose()
+    await bot.engine.dispose()
 
 
 async def snapshot(bot: DialogBot, n: int) -> tuple[str | None, int, int]:

@@ -4,19 +4,17 @@ from __future__ import annotations
 
 import asyncio
 import re
-import shutil
 from collections.abc import AsyncIterator
 from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
-from dialog import Clock, DialogBot, make_dialog
+from dialog import DialogBot, copy_of, make_dialog
 from sqlalchemy import func, select
 
 from bot.delivery import NotConnected
 from commands import workflow
 from commands.registry import REGISTRY
-from storage.db import make_engine, make_sessions
 from storage.models import Customer, Outbox, Staff, Ticket, TicketEvent
 
 NOW = datetime(2026, 11, 25, 9, 0)  # make_dialog's clock: Wednesday, 12:00 in Moscow
@@ -38,10 +36,9 @@ def template(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture
 async def bot(template: Path, tmp_path: Path) -> AsyncIterator[DialogBot]:
-    shutil.copy(template, tmp_path / "helpdesk.db")
-    engine = make_engine(f"sqlite+aiosqlite:///{tmp_path / 'helpdesk.db'}")
-    yield DialogBot(engine, make_sessions(engine), Clock(NOW))
-    await engine.dispose()
+    bot = copy_of(template, tmp_path, NOW)
+    yield bot
+    await bot.engine.dispose()
 
 
 def notified(bot: DialogBot) -> dict[str, list[str]]:

@@ -7,7 +7,6 @@ from __future__ import annotations
 import asyncio
 import random
 import re
-import shutil
 import sqlite3
 import uuid
 from collections.abc import AsyncIterator
@@ -18,7 +17,7 @@ from typing import Any
 import pytest
 from alembic import command
 from databases import PREFIX, drop_pg_database, pg_server_url, scratch_database
-from dialog import Clock, DialogBot, make_dialog
+from dialog import Clock, DialogBot, copy_of, make_dialog
 from sqlalchemy import event, func, select, text
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.ext.asyncio import create_async_engine
@@ -90,10 +89,9 @@ def template(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture
 async def bot(template: Path, tmp_path: Path) -> AsyncIterator[DialogBot]:
-    shutil.copy(template, tmp_path / "helpdesk.db")
-    engine = make_engine(f"sqlite+aiosqlite:///{tmp_path / 'helpdesk.db'}")
-    yield DialogBot(engine, make_sessions(engine), Clock(NOW))
-    await engine.dispose()
+    bot = copy_of(template, tmp_path, NOW)
+    yield bot
+    await bot.engine.dispose()
 
 
 async def says(bot: DialogBot, transcript: str) -> None:
