@@ -14,7 +14,7 @@ from apscheduler.triggers.cron import CronTrigger
 from bot.config import Config
 from bot.delivery import OutboxDelivery
 from bot.directory import Directory
-from bot.xmpp import HelpdeskBot
+from bot.xmpp import ChatChannel, HelpdeskBot
 from commands.core import Helpdesk
 from storage import migrate
 from storage.db import make_engine, make_sessions
@@ -56,7 +56,7 @@ async def run(config: Config, stop: asyncio.Event | None = None) -> None:
         sessions = make_sessions(engine)
         core = Helpdesk(sessions, language=config.language, timezone=config.schedule.timezone)
         xmpp = HelpdeskBot(config.xmpp, core.handle)
-        delivery = OutboxDelivery(sessions, xmpp.send_chat)
+        delivery = OutboxDelivery(sessions, {"xmpp": ChatChannel(xmpp)})
         core.on_outbox = delivery.wake
         xmpp.add_event_handler("session_start", lambda _e: delivery.wake())
         directory = Directory(config, sessions) if config.ldap is not None else None

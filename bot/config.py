@@ -119,6 +119,9 @@ _LDAP_URL = _matches(r"ldaps?://\S+", "an ldap:// or ldaps:// URL")
 _DATABASE_URL = _matches(r"[a-z0-9+]+://\S*", "a URL like sqlite+aiosqlite:///helpdesk.db")
 _LDAP_FILTER = _matches(r"\(.*\)", "an LDAP filter in parentheses")
 _CRON = _matches(r"\s*\S+(\s+\S+){4}\s*", "a crontab line of 5 fields like '30 8 * * mon-fri'")
+_QUIET_HOURS = _matches(
+    r"([01]?\d|2[0-3]):[0-5]\d-([01]?\d|2[0-3]):[0-5]\d", "hours like 22:00-08:00"
+)
 _POSITIVE: _Check = lambda value: None if value > 0 else "a positive integer"  # noqa: E731
 
 
@@ -131,6 +134,8 @@ def _meta(check: _Check | None = None, *, key: str = "", closed: bool = False) -
 _LDAP_ATTRIBUTES = {"login": "sAMAccountName", "full_name": "displayName", "email": "mail",
                     "department": "department", "phone": "telephoneNumber",
                     "disabled": "userAccountControl"}  # fmt: skip
+_SMS_FIELDS = {"to": "to", "text": "text", "sender": "from"}
+_ACK_WITHIN = {"urgent": timedelta(minutes=5), "high": timedelta(minutes=15)}
 _TAKE_WITHIN = {"urgent": timedelta(minutes=15), "high": timedelta(hours=1),
                 "normal": timedelta(hours=4), "low": timedelta(days=1)}  # fmt: skip
 
@@ -200,23 +205,51 @@ class WebConfig:
 
 @dataclass(frozen=True)
 class SmsConfig:
-    """The SMS gateway used to notify customers."""
+    """The SMS provider's HTTP API (docs/notifications.md shows each provider's keys)."""
 
     provider: Literal["generic", "smsru", "twilio"] = "generic"
+    # generic: where to send; smsru and twilio: only to replace their public address
     url: str | None = field(default=None, metadata=_meta(_HTTP_URL))
-    token: Secret | None = None
-    sender: str | None = None
+    token: Secret | None = None  # generic: the token; smsru: api_id; twilio: auth token
+    sender: str | None = None  # the sender name or number shown on the phone
+    account: str | None = None  # twilio: the Account SID
+    method: Literal["POST", "GET"] = "POST"  # generic
+    format: Literal["json", "form"] = "json"  # generic: the request body
+    token_header: str = "Authorization"  # generic: "Authorization" sends "Bearer <token>"
+    fields: dict[str, str] = field(  # generic: the body's field names
+        default_factory=lambda: dict(_SMS_FIELDS), metadata=_meta(closed=True)
+    )
+    timeout: timedelta = timedelta(seconds=15)
 
 
 @dataclass(frozen=True, kw_only=True)
 class EmailConfig:
-    """The SMTP server used to notify customers."""
+    """The SMTP server notifications and digests are sent through."""
 
     smtp: str = field(metadata=_meta(_address(port_required=False)))
     starttls: bool = True
+    tls: bool = False  # implicit TLS (port 465) instead of STARTTLS
+    verify_tls: bool = True
     username: str | None = None
     password: Secret | None = None
     from_: str = field(metadata=_meta(_LOCAL_AT_DOMAIN, key="from"))
+    timeout: timedelta = timedelta(seconds=30)
+
+    def host_port(self) -> tuple[str, int]:
+        host, port = _split_address(self.smtp)
+        if port is None:
+            port = 465 if self.tls else 587 if self.starttls else 25
+        return host, port
+
+
+@dataclass(frozen=True)
+class NotificationsConfig:
+    """Delivery: retries, quiet hours, the head's digest."""
+
+    max_attempts: int = field(default=8, metadata=_meta(_POSITIVE))
+    # non-urgent SMS wait for the end of quiet hours; each person may set their own
+    quiet_hours: str | None = field(default="22:00-08:00", metadata=_meta(_QUIET_HOURS))
+    digest: str = field(default="0 18 * * mon-fri", metadata=_meta(_CRON))
 
 
 @dataclass(frozen=True)
@@ -235,6 +268,11 @@ class EscalationConfig:
     take_within: dict[str, timedelta] = field(
         default_factory=lambda: dict(_TAKE_WITHIN), metadata=_meta(closed=True)
     )
+    # an urgent or high assignment neither displayed nor taken within this goes out by
+    # SMS; as long again without either, to the head
+    ack_within: dict[str, timedelta] = field(
+        default_factory=lambda: dict(_ACK_WITHIN), metadata=_meta(closed=True)
+    )
 
 
 @dataclass(frozen=True)
@@ -248,6 +286,7 @@ class Config:
     web: WebConfig = field(default_factory=WebConfig)
     sms: SmsConfig | None = None
     email: EmailConfig | None = None
+    notifications: NotificationsConfig = field(default_factory=NotificationsConfig)
     schedule: ScheduleConfig = field(default_factory=ScheduleConfig)
     escalation: EscalationConfig = field(default_factory=EscalationConfig)
     language: Literal["en", "ru"] = "ru"

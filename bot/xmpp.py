@@ -12,10 +12,11 @@ from collections.abc import Awaitable, Callable
 
 import slixmpp
 from slixmpp import JID
+from slixmpp.exceptions import IqError, IqTimeout
 from slixmpp.stanza import Message
 
+from bot.channels import Envelope, NotConnected
 from bot.config import XmppConfig
-from bot.delivery import NotConnected
 
 log = logging.getLogger(__name__)
 
@@ -149,8 +150,30 @@ class HelpdeskBot(slixmpp.ClientXMPP):
                 answer["thread"] = msg["thread"]
             answer.send()
 
-    async def send_chat(self, jid: str, text: str) -> None:
-        """Send one notification; NotConnected when offline (it stays in the outbox)."""
-        if not self.online.is_set():
-            raise NotConnected(jid)
-        self.send_message(mto=JID(jid), mbody=text, mtype="chat")
+
+class ChatChannel:
+    """The outbox's chat channel (bot/channels.py) on the bot's connection."""
+
+    def __init__(self, bot: HelpdeskBot) -> None:
+        self.bot = bot
+
+    async def send(self, envelope: Envelope) -> None:
+        """Queue one notification; NotConnected when offline (it stays in the outbox).
+        Its id is the outbox key: the same message always has the same id."""
+        if not self.bot.online.is_set():
+            raise NotConnected(envelope.address)
+        to = JID(envelope.address)
+        message = self.bot.make_message(mto=to, mbody=envelope.text, mtype="chat")
+        message["id"] = envelope.key
+        message.send()
+
+    async def flush(self, timeout: float = 10.0) -> None:
+        """Return once the server has every stanza sent before: it answers a ping only
+        after reading them (one stream, in order). NotConnected when it does not answer."""
+        if not self.bot.online.is_set():
+            raise NotConnected(self.bot.boundjid.domain)
+        try:
+            server = JID(self.bot.boundjid.domain)
+            await self.bot.plugin["xep_0199"].ping(jid=server, timeout=timeout)
+        except (IqError, IqTimeout) as exc:
+            raise NotConnected(self.bot.boundjid.domain) from exc

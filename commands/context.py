@@ -10,9 +10,10 @@ from zoneinfo import ZoneInfo
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from commands.i18n import t
+from commands.notify import Notice, Rules, ack_window, is_urgent, rows_for
 from storage import queries
 from storage.access import Actor
-from storage.models import Outbox, Staff, TicketEvent
+from storage.models import Outbox, Staff, Ticket, TicketEvent
 
 
 class DepartmentNames:
@@ -65,6 +66,7 @@ class Context:
     # so a command sets `then` to run it after its transaction and answer with its result
     sync: Callable[[str], Awaitable[str]] | None = None  # language -> the summary
     then: Callable[[], Awaitable[str]] | None = None
+    rules: Rules = field(default_factory=Rules)  # presence and channels, from the process
 
     @property
     def today(self) -> date:
@@ -89,26 +91,53 @@ class Context:
         return staff.language or self.default_language
 
     def notify(
-        self, recipients: Iterable[Staff], event: TicketEvent, render: Callable[[str], str]
+        self,
+        recipients: Iterable[Staff],
+        event: TicketEvent,
+        render: Callable[[str], str],
+        *,
+        ticket: Ticket | None = None,
+        routed: bool = False,
     ) -> None:
-        """Queue a chat notification of `event` for each recipient but the actor, in the
-        same transaction as the change; the bot delivers the outbox after the commit."""
+        """Queue a notification of `event` for each recipient but the actor, in the same
+        transaction as the change; the bot delivers the outbox after the commit.
+
+        `routed` marks a ticket opened for or routed to them: SMS rules apply, and the
+        target person of an urgent or high one must acknowledge it (commands/notify.py)."""
         seen: set[int] = set()
+        priority = ticket.priority if ticket is not None else 0
         for staff in recipients:
             if staff.id == self.actor.id or staff.id in seen or not staff.active:
                 continue
             seen.add(staff.id)
-            self.session.add(
-                Outbox(
-                    key=f"xmpp:{event.id}:{staff.id}",
-                    channel="xmpp",
-                    recipient_id=staff.id,
-                    address=staff.jid,
-                    ticket_id=event.ticket_id,
-                    event_id=event.id,
-                    text=render(self.language_of(staff)),
-                    created_at=self.now,
-                    next_attempt_at=self.now,
-                )
+            target = ticket is not None and routed and ticket.target_staff_id == staff.id
+            notice = Notice(
+                key=f"{event.id}:{staff.id}",
+                text=render(self.language_of(staff)),
+                ticket_id=event.ticket_id,
+                event_id=event.id,
+                urgent=is_urgent(priority),
+                routed=routed,
+                ack_window=ack_window(self.rules, priority) if target else None,
             )
+            self.session.add_all(rows_for(staff, notice, self.rules, self.now))
             self.queued += 1
+
+    def post_to_room(self, department_short: str, event: TicketEvent, text: str) -> None:
+        """Queue a line for the department's room, when it has one (xmpp.rooms)."""
+        room = self.rules.rooms.get(department_short)
+        if room is None:
+            return
+        self.session.add(
+            Outbox(
+                key=f"room:{event.id}:{room}"[:64],
+                channel="room",
+                address=room,
+                ticket_id=event.ticket_id,
+                event_id=event.id,
+                text=text,
+                created_at=self.now,
+                next_attempt_at=self.now,
+            )
+        )
+        self.queued += 1

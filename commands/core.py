@@ -21,6 +21,7 @@ from commands import help as help_commands  # noqa: F401
 from commands.context import Context, CurrentCustomers, DepartmentNames
 from commands.errors import CommandError, UsageError
 from commands.i18n import t
+from commands.notify import Rules
 from commands.registry import REGISTRY, Command
 from commands.tokens import Tokens, split_command, split_words, tokenize
 from storage import queries
@@ -78,6 +79,7 @@ class Helpdesk:
         self.on_outbox = on_outbox
         self._refused: dict[str, datetime] = {}
         self.departments = DepartmentNames()
+        self.rules = Rules(timezone=self.timezone)  # the process sets presence and channels
         self.current_customers = CurrentCustomers()
         # set by the process when LDAP is configured (bot/directory.py)
         self.sync: Callable[[str], Awaitable[str]] | None = None
@@ -122,6 +124,7 @@ class Helpdesk:
                 self.departments,
                 current_customers=self.current_customers,
                 sync=self.sync,
+                rules=self.rules,
             )
             reply = await self._dispatch(ctx, text, attempt)
             attempt.queued = ctx.queued

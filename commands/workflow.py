@@ -99,7 +99,7 @@ async def _notify_change(
         line = event_line(language, event, ctx.actor.login)
         return t(language, "notice.change", n=ticket.id, event=line)
 
-    ctx.notify([*await change_recipients(ctx, ticket), *also], event, render)
+    ctx.notify([*await change_recipients(ctx, ticket), *also], event, render, ticket=ticket)
 
 
 def event_line(language: str, event: TicketEvent, who: str) -> str:
@@ -144,7 +144,10 @@ async def open_ticket(
     event = await _event(ctx, ticket, "open", new=target.name)
     if kind is Kind.TICKET:
         render = _routed_notice(ticket, target.name, "notice.open", ctx.actor.login)
-        ctx.notify(await routed_recipients(ctx, ticket), event, render)
+        recipients = await routed_recipients(ctx, ticket)
+        ctx.notify(recipients, event, render, ticket=ticket, routed=True)
+        if target.staff is None:  # a person's ticket is not for their colleagues' eyes
+            ctx.post_to_room(target.department_short, event, render(ctx.default_language))
     return ticket
 
 
@@ -179,7 +182,10 @@ async def assign(ctx: Context, ticket: Ticket, target: Target) -> None:
             ticket.status = Status.NEW.value
     event = await _event(ctx, ticket, "assign", field="target", old=old, new=target.name)
     render = _routed_notice(ticket, target.name, "notice.assign", ctx.actor.login)
-    ctx.notify([*await routed_recipients(ctx, ticket), *before], event, render)
+    routed = await routed_recipients(ctx, ticket)
+    ctx.notify(routed, event, render, ticket=ticket, routed=True)
+    told = {staff.id for staff in routed}
+    ctx.notify([s for s in before if s.id not in told], event, render, ticket=ticket)
 
 
 async def _target_name(ctx: Context, ticket: Ticket) -> str:

@@ -17,6 +17,7 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    false,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
@@ -89,6 +90,12 @@ class Staff(Base):
     sms: Mapped[bool] = mapped_column(Boolean, default=False)
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    email: Mapped[str | None] = mapped_column(String(255))
+    # e-mail: "off", "all" (every notification) or "digest" (a head's daily digest)
+    email_mode: Mapped[str] = mapped_column(String(8), default="off", server_default="off")
+    # "22:00-08:00" of their own, "off" for none, None for the configured default
+    quiet_hours: Mapped[str | None] = mapped_column(String(16))
+    muted_until: Mapped[datetime | None] = mapped_column(DateTime)  # `mute [hours]`
 
     home_department: Mapped[Department] = relationship(lazy="raise")
     extra_departments: Mapped[list[Department]] = relationship(
@@ -208,15 +215,27 @@ class TicketEvent(Base):
 
 class OutboxStatus(enum.StrEnum):
     PENDING = "pending"
+    SENDING = "sending"  # written before the provider is called, `sent` after it accepted
     SENT = "sent"
     DEAD = "dead"
+
+
+class AckState(enum.StrEnum):
+    """An urgent or high assignment waits to be displayed or taken (XEP-0333/0184)."""
+
+    WAITING = "waiting"  # sent; neither displayed nor taken yet
+    SMS = "sms"  # the ack window passed: it went out by SMS too
+    DONE = "done"  # displayed, taken, or escalated to the head
 
 
 class Outbox(Base):
     """A notification waiting for delivery; written in the transaction of its change."""
 
     __tablename__ = "outbox"
-    __table_args__ = (Index("ix_outbox_status_next", "status", "next_attempt_at"),)
+    __table_args__ = (
+        Index("ix_outbox_status_next", "status", "next_attempt_at"),
+        Index("ix_outbox_recipient_status", "recipient_id", "status"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     key: Mapped[str] = mapped_column(String(64), unique=True)  # idempotency key
@@ -234,6 +253,14 @@ class Outbox(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
     sent_at: Mapped[datetime | None] = mapped_column(DateTime)
     last_error: Mapped[str | None] = mapped_column(String(255))
+    sending_at: Mapped[datetime | None] = mapped_column(DateTime)  # the last attempt began
+    subject: Mapped[str | None] = mapped_column(String(255))  # e-mail
+    urgent: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    # acknowledgement of assignments: seconds to wait, the state, what the client said
+    ack_window: Mapped[int | None] = mapped_column(Integer)
+    ack_state: Mapped[str | None] = mapped_column(String(8), index=True)
+    received_at: Mapped[datetime | None] = mapped_column(DateTime)  # XEP-0184 receipt
+    displayed_at: Mapped[datetime | None] = mapped_column(DateTime)  # XEP-0333 marker
 
 
 class InboundMessage(Base):

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import shutil
 from collections import defaultdict
+from collections.abc import Awaitable, Callable
 from datetime import datetime
 from pathlib import Path
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlalchemy.pool import StaticPool
 
+from bot.channels import Envelope
 from bot.delivery import OutboxDelivery
 from commands.core import Helpdesk
 from storage.db import Sessions, make_engine, make_sessions
@@ -40,6 +42,34 @@ class Clock:
         return self.now
 
 
+Behaviour = Callable[[Envelope], Awaitable[None]]
+
+
+class MemoryChannel:
+    """An in-memory channel: keeps what it was given. A test may set `behaviour` to
+    raise the channel errors (bot/channels.py) instead."""
+
+    def __init__(self) -> None:
+        self.sent: list[Envelope] = []
+        self.behaviour: Behaviour | None = None
+
+    async def send(self, envelope: Envelope) -> None:
+        if self.behaviour is not None:
+            await self.behaviour(envelope)
+        self.sent.append(envelope)
+
+    def take(self) -> list[Envelope]:
+        got, self.sent = self.sent, []
+        return got
+
+
+class MemoryChat(MemoryChannel):
+    """Chat and room messages go in batches that `flush()` confirms."""
+
+    async def flush(self) -> None:
+        return None
+
+
 class DialogBot:
     """`await bot.say("w1", "take #3")` returns the reply; `bot.inbox("head_it")` the
     notifications delivered to that person since the last look."""
@@ -48,8 +78,11 @@ class DialogBot:
         self.engine = engine
         self.sessions = sessions
         self.clock = clock
-        self.delivered: dict[str, list[str]] = defaultdict(list)
-        self.delivery = OutboxDelivery(sessions, self._send, clock=clock)
+        self._delivered: dict[str, list[str]] = defaultdict(list)
+        self.chat, self.room = MemoryChat(), MemoryChat()
+        self.sms, self.email = MemoryChannel(), MemoryChannel()
+        channels = {"xmpp": self.chat, "room": self.room, "sms": self.sms, "email": self.email}
+        self.delivery = OutboxDelivery(sessions, channels, clock=clock)
         self.core = Helpdesk(
             sessions,
             language="en",
@@ -57,9 +90,6 @@ class DialogBot:
             clock=clock,
             on_outbox=self.delivery.wake,
         )
-
-    async def _send(self, jid: str, text: str) -> None:
-        self.delivered[jid.split("@")[0]].append(text)
 
     async def say(self, login: str, text: str, *, key: str | None = None) -> str | None:
         jid = login if "@" in login else f"{login}@{DOMAIN}/phone"
@@ -77,9 +107,16 @@ class DialogBot:
             )
             await self.core.run_admin("staff", ["set", login, "lang", language])
 
+    @property
+    def delivered(self) -> dict[str, list[str]]:
+        """Chat notifications delivered and not looked at yet, by login."""
+        for envelope in self.chat.take():
+            self._delivered[envelope.address.split("@")[0]].append(envelope.text)
+        return self._delivered
+
     def inbox(self, login: str) -> list[str]:
-        got = self.delivered.pop(login, [])
-        return got
+        """The chat notifications delivered to that person since the last look."""
+        return self.delivered.pop(login, [])
 
     def nobody_else_notified(self) -> dict[str, list[str]]:
         return {k: v for k, v in self.delivered.items() if v}

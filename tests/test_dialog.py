@@ -12,7 +12,7 @@ import pytest
 from dialog import DialogBot, copy_of, make_dialog
 from sqlalchemy import func, select
 
-from bot.delivery import NotConnected
+from bot.channels import Envelope, NotConnected, TemporaryFailure
 from commands import workflow
 from commands.registry import REGISTRY
 from storage.models import Customer, Outbox, Staff, Ticket, TicketEvent
@@ -246,34 +246,31 @@ async def test_an_internal_error_says_nothing_more_and_changes_nothing(
 async def test_notifications_survive_a_failing_transport(
     bot: DialogBot, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    healthy = bot.delivery.send
+    async def flaky(envelope: Envelope) -> None:
+        if envelope.address.startswith("head_it@"):
+            raise TemporaryFailure("stream closed")
 
-    async def flaky(jid: str, text: str) -> None:
-        if jid.startswith("head_it@"):
-            raise ConnectionError("stream closed")
-        await healthy(jid, text)
-
-    monkeypatch.setattr(bot.delivery, "send", flaky)
+    bot.chat.behaviour = flaky
     await says(bot, "operator: new printer @it => Ticket #1 opened for @it.")
     assert sorted(notified(bot)) == ["multi", "w1", "w2"]  # one failure stops no one else
     async with bot.sessions() as session:
         stuck = (await session.scalars(select(Outbox).where(Outbox.status == "pending"))).all()
     assert [(m.address, m.attempts, m.last_error) for m in stuck] == [
-        ("head_it@example.test", 1, "ConnectionError")
+        ("head_it@example.test", 1, "TemporaryFailure: stream closed")
     ]
-    monkeypatch.setattr(bot.delivery, "send", healthy)
+    bot.chat.behaviour = None
     assert await bot.delivery.deliver_due() == 0  # its retry is not due yet
     bot.clock.now = NOW + timedelta(minutes=1)
     assert await bot.delivery.deliver_due() == 1
     assert notified(bot) == {"head_it": ["New #1 for @it [normal] from @operator: printer"]}
     assert await bot.delivery.deliver_due() == 0  # and only once
 
-    async def offline(jid: str, text: str) -> None:
+    async def offline(envelope: Envelope) -> None:
         raise NotConnected
 
-    monkeypatch.setattr(bot.delivery, "send", offline)  # no attempt is spent while offline
+    bot.chat.behaviour = offline  # no attempt is spent while offline
     await says(bot, "operator: new vpn @w2 => Ticket #2 opened for @w2.")
-    monkeypatch.setattr(bot.delivery, "send", healthy)
+    bot.chat.behaviour = None
     assert await bot.delivery.deliver_due() == 2
     assert sorted(notified(bot)) == ["head_it", "w2"]
 
