@@ -15,11 +15,13 @@ class NotConnected(Exception):
 
 
 class TemporaryFailure(Exception):
-    """Worth trying again later: a timeout, a refused connection, a 5xx, a rate limit."""
+    """Worth trying again later: a timeout, a refused connection, a provider's server
+    error or rate limit, an SMTP 4xx, a refused login the admin can fix."""
 
 
 class PermanentFailure(Exception):
-    """Trying again would fail the same way: a bad number, a refused login, a 4xx."""
+    """Trying again would fail the same way: a bad number, an HTTP 4xx that is not a rate
+    limit, an SMTP 5xx for the recipient or the message."""
 
 
 @dataclass(frozen=True)
