@@ -9,6 +9,7 @@ from sqlalchemy import delete, func, or_, select
 from commands.context import Context
 from commands.errors import CommandError, UsageError
 from commands.i18n import LANGUAGES
+from commands.notify import e164, parse_hours
 from commands.registry import ADMINS, REGISTRY
 from commands.tokens import Tokens
 from storage import queries
@@ -67,7 +68,7 @@ async def dept(ctx: Context, tokens: Tokens) -> str:
     roles=ADMINS,
     raw=True,
     usage="staff add <login> <jid> <role> <dept> [+dept ...] | "
-    "staff set <login> role|dept|phone|sms|lang <value> | staff off <login>",
+    "staff set <login> role|dept|phone|sms|lang|email|mail|quiet <value> | staff off <login>",
 )
 async def staff(ctx: Context, tokens: Tokens) -> str:
     """Add a staff member, change one of their settings, or remove their access."""
@@ -126,6 +127,7 @@ async def _existing(ctx: Context, login: str) -> Staff:
 
 async def _staff_set(ctx: Context, login: str, field: str, value: str) -> str:
     person = await _existing(ctx, login)
+    shown = value.lower()
     if field == "role":
         role = _role(value)
         if person.role == Role.ADMIN and role is not Role.ADMIN:
@@ -134,9 +136,8 @@ async def _staff_set(ctx: Context, login: str, field: str, value: str) -> str:
     elif field == "dept":
         person.home_department_id = (await _department(ctx, value)).id
     elif field == "phone":
-        if not re.fullmatch(r"\+?[0-9 ()-]{3,20}", value):
-            raise UsageError("bad_value", value=value, field=field)
-        person.phone = value
+        person.phone = _sms_phone(value)
+        shown = person.phone or "off"
     elif field == "sms":
         if value.lower() not in _ON:
             raise UsageError("bad_value", value=value, field=field)
@@ -145,10 +146,61 @@ async def _staff_set(ctx: Context, login: str, field: str, value: str) -> str:
         if value.lower() not in LANGUAGES:
             raise UsageError("bad_value", value=value, field=field)
         person.language = value.lower()
+    elif field in _NOTIFICATION_FIELDS:
+        shown = _NOTIFICATION_FIELDS[field](person, value)
     else:
         raise UsageError("bad_field", value=field)
     await ctx.session.flush()
-    return ctx.t("staff_set", login=person.login, field=field, value=value.lower())
+    return ctx.t("staff_set", login=person.login, field=field, value=shown)
+
+
+def _sms_phone(value: str) -> str | None:
+    """A full number SMS can go to, stored as +E.164 (an extension is no SMS target);
+    `off` for none."""
+    if value.lower() == "off":
+        return None
+    if not re.fullmatch(r"\+?[0-9 ()-]{3,20}", value):
+        raise UsageError("bad_value", value=value, field="phone")
+    number = e164(value)
+    if number is None:
+        raise UsageError("not_full_phone", value=value)
+    return number
+
+
+def _set_email(person: Staff, value: str) -> str:
+    if value.lower() == "off":
+        person.email = None
+        return "off"
+    if len(value) > 255 or not _EMAIL.fullmatch(value):
+        raise UsageError("bad_email", value=value)
+    person.email = value
+    return value
+
+
+def _set_mail(person: Staff, value: str) -> str:
+    if value.lower() not in _MAIL_MODES:
+        raise UsageError("bad_mail", value=value)
+    person.email_mode = value.lower()
+    return person.email_mode
+
+
+def _set_quiet(person: Staff, value: str) -> str:
+    """Their own quiet hours for SMS: `22:00-08:00`, `off` (none) or `default`."""
+    word = value.lower().replace(" ", "")
+    if word in ("off", "default"):
+        person.quiet_hours = None if word == "default" else "off"
+        return word
+    if not _QUIET.fullmatch(word) or parse_hours(word) is None:
+        raise UsageError("bad_quiet", value=value)
+    start, end = (part.zfill(5) for part in word.split("-"))
+    person.quiet_hours = f"{start}-{end}"
+    return person.quiet_hours
+
+
+_EMAIL = re.compile(r"[^@\s]+@[^@\s]+")
+_MAIL_MODES = ("off", "all", "digest")  # digest: meant for heads and admins, open to all
+_QUIET = re.compile(r"\d{1,2}:\d{2}-\d{1,2}:\d{2}")
+_NOTIFICATION_FIELDS = {"email": _set_email, "mail": _set_mail, "quiet": _set_quiet}
 
 
 async def _keep_an_admin(ctx: Context, person: Staff) -> None:

@@ -16,7 +16,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 # the command modules register themselves on import
-from commands import admin, customers, planning, tickets  # noqa: F401
+from commands import admin, customers, planning, settings, tickets  # noqa: F401
 from commands import help as help_commands  # noqa: F401
 from commands.context import Context, CurrentCustomers, DepartmentNames
 from commands.errors import CommandError, UsageError

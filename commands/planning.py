@@ -11,7 +11,7 @@ from commands.context import Context
 from commands.errors import CommandError, UsageError
 from commands.registry import REGISTRY
 from commands.tokens import Tokens
-from storage import queries
+from storage import outbox, queries
 from storage.models import Role, Ticket
 
 LIST_LIMIT = 20
@@ -110,8 +110,13 @@ async def stats(ctx: Context, tokens: Tokens) -> str:
     local_midnight = datetime.combine(ctx.today, time(), tzinfo=ctx.timezone)
     day_start = local_midnight.astimezone(ZoneInfo("UTC")).replace(tzinfo=None)
     rows = await queries.stats(ctx.session, ctx.actor, day_start, ctx.today)
-    if not rows:
-        return ctx.t("stats_empty")
+    lines = _per_department(ctx, rows) if rows else [ctx.t("stats_empty")]
+    if ctx.actor.is_admin and (dead := await outbox.dead_count(ctx.session)):
+        lines.append(ctx.t("stats_dead", count=dead))  # the delivery gave up on these
+    return "\n".join(lines)
+
+
+def _per_department(ctx: Context, rows: Sequence[queries.DepartmentStats]) -> list[str]:
     lines = [ctx.t("stats_head")]
     lines += [
         f"@{r.short}: {r.open} / {r.new_today} / {r.closed_today} / {r.overdue}" for r in rows
@@ -121,4 +126,4 @@ async def stats(ctx: Context, tokens: Tokens) -> str:
         for k in ("open", "new_today", "closed_today", "overdue")
     }
     lines.append(ctx.t("stats_total", **totals))
-    return "\n".join(lines)
+    return lines

@@ -382,7 +382,7 @@ ADMIN_ERRORS = [  # message, what is wrong, the usage of which command
     ("staff add neu n@example.test user nowhere", "@nowhere is not a department.", "staff"),
     ("staff add neu n@example.test user it +nowhere", "@nowhere is not a department.", "staff"),
     ("staff set w1 role king", "Role 'king' is not admin, coordinator or user.", "staff"),
-    ("staff set w1 hat red", "'hat' cannot be set: use role, dept, phone, sms or lang.", "staff"),
+    ("staff set w1 hat red", "'hat' cannot be set: use role, dept, phone, sms, lang, email, mail or quiet.", "staff"),
     ("staff set w1 lang de", "'de' is not a valid lang.", "staff"),
     ("staff set ghost role user", "@ghost is not a staff member.", "staff"),
     ("staff off admin", LAST_ADMIN, None),
