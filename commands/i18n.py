@@ -125,11 +125,34 @@ EN: dict[str, str] = {
     "bad_login": "A login is letters, digits, ., - or _ (up to 64).",
     "unknown_department": "@{name} is not a department.",
     "staff_set": "@{login}: {field} is {value} now.",
-    "bad_field": "'{value}' cannot be set: use role, dept, phone, sms or lang.",
+    "bad_field": "'{value}' cannot be set: use role, dept, phone, sms, lang, email, mail or quiet.",
     "bad_value": "'{value}' is not a valid {field}.",
     "staff_off": "@{login} has no access any more; their history is kept.",
     "staff_already_off": "@{login} has no access already.",
     "last_admin": "@{login} is the last active admin: make another admin first.",
+    # notification settings
+    "bad_mute_hours": "'{value}' is not a number of hours from 1 to {most}.",
+    "muted": "Notifications muted until {until}; urgent ones still come. 'unmute' ends it.",
+    "not_muted": "Notifications are not muted.",
+    "unmuted": "Notifications are on again: {count} held back go out now.",
+    "unmuted_none": "Notifications are on again; nothing was held back.",
+    "not_full_phone": "'{value}' is not a full phone number: SMS needs one with its area code, "
+    "not an extension.",
+    "bad_email": "'{value}' is not an e-mail address like name@domain.",
+    "bad_mail": "'{value}' is not an e-mail mode: use off, all or digest.",
+    "bad_quiet": "'{value}' is not quiet hours: use HH:MM-HH:MM, off or default.",
+    "stats_dead": "Undelivered notifications (gave up): {count} — see the logs / web page",
+    # scheduled jobs
+    "dur.d": "{n} d",
+    "dur.h": "{n} h",
+    "dur.min": "{n} min",
+    "esc.take": "Not taken for {waited}: #{n} [{prio}] for @{target}: {text}",
+    "esc.due": "Overdue by {late}: #{n} [{prio}, ^{due}] for @{target}{holder}: {text}",
+    "esc.held": ", held by @{login}",
+    "ack.head": "@{login} has neither read nor taken #{n} [{prio}] for {waited}: {text}",
+    "digest.subject": "Helpdesk digest {day}",
+    "digest.overdue": "Overdue:",
+    "digest.waiting": "Not taken, urgent and high:",
 }
 
 RU: dict[str, str] = {
@@ -249,7 +272,7 @@ RU: dict[str, str] = {
     "bad_login": "Логин: буквы, цифры, ., - или _ (до 64).",
     "unknown_department": "@{name} — не отдел.",
     "staff_set": "@{login}: {field} теперь {value}.",
-    "bad_field": "«{value}» нельзя изменить: role, dept, phone, sms или lang.",
+    "bad_field": "«{value}» нельзя изменить: role, dept, phone, sms, lang, email, mail или quiet.",
     "bad_value": "«{value}» — неверное значение для {field}.",
     "staff_off": "У @{login} больше нет доступа; история сохранена.",
     "staff_already_off": "У @{login} доступа уже нет.",
@@ -272,6 +295,32 @@ RU: dict[str, str] = {
     "help.help": "Список доступных вам команд или справка по одной команде.",
     "help.dept": "Добавить отдел.",
     "help.staff": "Добавить сотрудника, изменить его настройку или отключить доступ.",
+    # notification settings
+    "bad_mute_hours": "«{value}» — не число часов от 1 до {most}.",
+    "muted": "Уведомления отложены до {until}; срочные приходят сразу. Отменить: «звук».",
+    "not_muted": "Уведомления и так не отложены.",
+    "unmuted": "Уведомления снова включены: отложенных отправлено сейчас — {count}.",
+    "unmuted_none": "Уведомления снова включены; отложенных не было.",
+    "not_full_phone": "«{value}» — не полный номер телефона: для SMS нужен номер с кодом города, "
+    "не внутренний.",
+    "bad_email": "«{value}» — не адрес почты вида имя@домен.",
+    "bad_mail": "«{value}» — не режим почты: off, all или digest.",
+    "bad_quiet": "«{value}» — не тихие часы: ЧЧ:ММ-ЧЧ:ММ, off или default.",
+    "stats_dead": "Недоставленные уведомления (попытки прекращены): {count} — "
+    "см. журнал / веб-страницу",
+    "help.mute": "Отложить несрочные уведомления на несколько часов (по умолчанию на 1).",
+    "help.unmute": "Снова получать уведомления, и отложенные тоже.",
+    # scheduled jobs
+    "dur.d": "{n} д",
+    "dur.h": "{n} ч",
+    "dur.min": "{n} мин",
+    "esc.take": "Не взята уже {waited}: #{n} [{prio}] для @{target}: {text}",
+    "esc.due": "Просрочена на {late}: #{n} [{prio}, ^{due}] для @{target}{holder}: {text}",
+    "esc.held": ", исполнитель @{login}",
+    "ack.head": "@{login} не прочитал(а) и не взял(а) #{n} [{prio}] за {waited}: {text}",
+    "digest.subject": "Сводка helpdesk за {day}",
+    "digest.overdue": "Просрочены:",
+    "digest.waiting": "Не взяты, срочные и высокие:",
 }
 
 CATALOG = {"en": EN, "ru": RU}

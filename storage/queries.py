@@ -212,3 +212,101 @@ async def staff_by_ids(session: AsyncSession, ids: set[int]) -> Sequence[Staff]:
     if not ids:
         return []
     return (await session.scalars(select(Staff).where(Staff.id.in_(ids), Staff.active))).all()
+
+
+# --- the scheduled jobs (commands/jobs.py): for everyone at once, a few statements each ---
+
+
+async def due_for_staff(session: AsyncSession, today: date) -> Sequence[Ticket]:
+    """Open tickets due today or overdue that someone holds or is the target of, in the
+    order of `agenda`; each person's agenda is the part they hold or are the target of."""
+    query = (
+        select(Ticket)
+        .where(
+            Ticket.status != Status.CLOSED.value,
+            or_(Ticket.holder_id.is_not(None), Ticket.target_staff_id.is_not(None)),
+            Ticket.due.is_not(None),
+            Ticket.due <= today,
+        )
+        .order_by(Ticket.priority.desc(), Ticket.due, Ticket.id)
+    )
+    return (await session.scalars(query)).all()
+
+
+async def not_taken(session: AsyncSession, created_by: dict[int, datetime]) -> Sequence[Ticket]:
+    """New tickets nobody holds, created at or before the moment given for their
+    priority (`created_by`: priority -> moment); a priority not given never waits too long."""
+    if not created_by:
+        return []
+    waited = or_(
+        *(and_(Ticket.priority == p, Ticket.created_at <= at) for p, at in created_by.items())
+    )
+    query = select(Ticket).where(
+        Ticket.kind == Kind.TICKET.value,
+        Ticket.status == Status.NEW.value,
+        Ticket.holder_id.is_(None),
+        waited,
+    )
+    return (await session.scalars(query.order_by(Ticket.id))).all()
+
+
+async def overdue_tickets(session: AsyncSession, today: date) -> Sequence[Ticket]:
+    """Open tickets whose due date has passed."""
+    query = select(Ticket).where(
+        Ticket.kind == Kind.TICKET.value,
+        Ticket.status != Status.CLOSED.value,
+        Ticket.due < today,
+    )
+    return (await session.scalars(query.order_by(Ticket.id))).all()
+
+
+async def heads_of_departments(
+    session: AsyncSession, department_ids: set[int]
+) -> dict[int, list[Staff]]:
+    """The active coordinators of each of these departments (home or extra), by id."""
+    if not department_ids:
+        return {}
+    heads = await staff_of_departments(session, department_ids, {Role.COORDINATOR})
+    extras = await session.execute(
+        select(staff_departments.c.staff_id, staff_departments.c.department_id).where(
+            staff_departments.c.department_id.in_(department_ids),
+            staff_departments.c.staff_id.in_([h.id for h in heads]),
+        )
+    )
+    by_id = {h.id: h for h in heads}
+    pairs = {(h.home_department_id, h.id) for h in heads} | {(d, s) for s, d in extras}
+    found: dict[int, list[Staff]] = {d: [] for d in department_ids}
+    for department_id, staff_id in sorted(pairs):
+        if department_id in found:
+            found[department_id].append(by_id[staff_id])
+    return found
+
+
+async def active_admins(session: AsyncSession) -> Sequence[Staff]:
+    query = select(Staff).where(Staff.active, Staff.role == Role.ADMIN.value)
+    return (await session.scalars(query.order_by(Staff.id))).all()
+
+
+async def digest_readers(session: AsyncSession) -> Sequence[Staff]:
+    """Active heads and admins who chose the daily digest and have an e-mail address."""
+    query = select(Staff).where(
+        Staff.active,
+        Staff.role.in_([Role.COORDINATOR.value, Role.ADMIN.value]),
+        Staff.email_mode == "digest",
+        Staff.email.is_not(None),
+        Staff.email != "",
+    )
+    return (await session.scalars(query.order_by(Staff.id))).all()
+
+
+async def needing_attention(
+    session: AsyncSession, actor: Actor, today: date, priority_from: int
+) -> Sequence[Ticket]:
+    """Open tickets this person may see that are overdue, or that nobody holds and have
+    at least this priority; by priority, then number."""
+    query = select(Ticket).where(
+        *_open_visible(actor),
+        Ticket.kind == Kind.TICKET.value,
+        or_(Ticket.due < today, and_(Ticket.holder_id.is_(None), Ticket.priority >= priority_from)),
+    )
+    return (await session.scalars(query.order_by(Ticket.priority.desc(), Ticket.id))).all()
