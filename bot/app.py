@@ -4,34 +4,141 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import signal
-from datetime import timedelta
+from collections.abc import Awaitable, Callable
+from datetime import datetime, timedelta
+from typing import Literal, ParamSpec, TypeVar
+from zoneinfo import ZoneInfo
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.cron import CronTrigger
+from slixmpp.exceptions import IqError, IqTimeout
+from sqlalchemy import select
 
+from bot.channels import Channel
 from bot.config import Config
 from bot.delivery import OutboxDelivery
 from bot.directory import Directory
+from bot.mail import MailChannel
+from bot.presence import StaffPresence
+from bot.receipts import Acknowledgements
+from bot.rooms import DepartmentRooms
+from bot.sms import SmsChannel, make_sms_channel
 from bot.xmpp import ChatChannel, HelpdeskBot
 from commands.core import Helpdesk
-from storage import migrate
-from storage.db import make_engine, make_sessions
+from commands.jobs import Jobs, by_priority
+from commands.notify import Rules
+from storage import migrate, queries
+from storage.clock import utcnow
+from storage.db import Sessions, make_engine, make_sessions
+from storage.models import Staff
 
 log = logging.getLogger(__name__)
+P = ParamSpec("P")
+T = TypeVar("T")
+
+ROSTER_SYNC = timedelta(minutes=5)
+SETTLE = 10.0  # seconds a stop waits for commands and jobs in flight
 
 
-def _scheduler(config: Config, core: Helpdesk, directory: Directory | None) -> AsyncIOScheduler:
-    """The jobs; created inside the running loop, as APScheduler wants."""
-    scheduler = AsyncIOScheduler(timezone=config.schedule.timezone)
+class InFlight:
+    """Counts the commands and jobs running, so a stop lets them finish their
+    transaction before the database engine goes away."""
+
+    def __init__(self) -> None:
+        self._running = 0
+        self._idle = asyncio.Event()
+        self._idle.set()
+
+    def track(self, work: Callable[P, Awaitable[T]]) -> Callable[P, Awaitable[T]]:
+        @functools.wraps(work)
+        async def tracked(*args: P.args, **kwargs: P.kwargs) -> T:
+            self._running += 1
+            self._idle.clear()
+            try:
+                return await work(*args, **kwargs)
+            finally:
+                self._running -= 1
+                if not self._running:
+                    self._idle.set()
+
+        return tracked
+
+    async def settle(self, timeout: float = SETTLE) -> None:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._idle.wait(), timeout)
+
+
+class _Staff:
+    """Who is staff, for the roster and the rooms: asked of the database each time."""
+
+    def __init__(self, sessions: Sessions, language: str) -> None:
+        self.sessions = sessions
+        self.language = language
+
+    async def is_staff(self, jid: str) -> bool:
+        async with self.sessions() as session:
+            return await queries.actor_for_jid(session, jid, self.language) is not None
+
+    async def jids(self) -> set[str]:
+        async with self.sessions() as session:
+            rows = await session.scalars(select(Staff.jid).where(Staff.active.is_(True)))
+            return {jid.lower() for jid in rows}
+
+
+def _rules(config: Config, presence: StaffPresence) -> Rules:
+    return Rules(
+        timezone=ZoneInfo(config.schedule.timezone),
+        available=presence.available,
+        sms=config.sms is not None,
+        email=config.email is not None,
+        quiet_hours=config.notifications.quiet_hours,
+        ack_within=by_priority(config.escalation.ack_within),
+        rooms=dict(config.xmpp.rooms),
+    )
+
+
+def _scheduler(
+    config: Config,
+    core: Helpdesk,
+    jobs: Jobs,
+    directory: Directory | None,
+    roster: Callable[[], Awaitable[None]],
+    clock: Callable[[], datetime],
+    inflight: InFlight,
+) -> AsyncIOScheduler:
+    """The jobs; created inside the running loop, as APScheduler wants. Every job is
+    idempotent (outbox keys per ticket and day), so a late or repeated run is harmless."""
+    tz = config.schedule.timezone
+    scheduler = AsyncIOScheduler(
+        timezone=tz, job_defaults={"coalesce": True, "misfire_grace_time": 3600}
+    )
+
+    def at(job: Callable[[datetime], Awaitable[int]]) -> Callable[[], Awaitable[int]]:
+        async def now() -> int:  # a coroutine function, so APScheduler awaits it
+            return await job(clock())
+
+        now.__name__ = job.__name__
+        return inflight.track(now)
+
+    agenda = CronTrigger.from_crontab(config.schedule.agenda, timezone=tz)
+    scheduler.add_job(at(jobs.morning_agenda), agenda, id="agenda")
+    digest = CronTrigger.from_crontab(config.notifications.digest, timezone=tz)
+    scheduler.add_job(at(jobs.daily_digest), digest, id="digest")
+    scheduler.add_job(at(jobs.escalate), "interval", minutes=1, id="escalate")
+    # often enough for the shortest acknowledgement window: half of it, 1 to 30 s
+    windows = [w.total_seconds() for w in config.escalation.ack_within.values()]
+    every = max(1.0, min(30.0, min(windows, default=60.0) / 2))
+    scheduler.add_job(at(jobs.check_acks), "interval", seconds=every, id="acks")
+    roster_every = ROSTER_SYNC.total_seconds()
+    scheduler.add_job(inflight.track(roster), "interval", seconds=roster_every, id="roster")
     if directory is not None:
-        nightly = CronTrigger.from_crontab(
-            config.schedule.ldap_sync, timezone=config.schedule.timezone
-        )
-        scheduler.add_job(directory.nightly, nightly, id="ldap_sync")
+        nightly = CronTrigger.from_crontab(config.schedule.ldap_sync, timezone=tz)
+        scheduler.add_job(inflight.track(directory.nightly), nightly, id="ldap_sync")
     scheduler.add_job(
-        core.prune_handled,
+        inflight.track(core.prune_handled),
         "cron",
         hour=3,
         minute=17,
@@ -41,7 +148,11 @@ def _scheduler(config: Config, core: Helpdesk, directory: Directory | None) -> A
     return scheduler
 
 
-async def run(config: Config, stop: asyncio.Event | None = None) -> None:
+async def run(
+    config: Config,
+    stop: asyncio.Event | None = None,
+    clock: Callable[[], datetime] = utcnow,
+) -> None:
     """Run until SIGTERM/SIGINT (or `stop` is set), then shut down cleanly."""
     stop = stop or asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -49,34 +160,90 @@ async def run(config: Config, stop: asyncio.Event | None = None) -> None:
         with contextlib.suppress(NotImplementedError, RuntimeError):
             loop.add_signal_handler(sig, stop.set)
     engine = make_engine(config.database.url)
+    sms: SmsChannel | None = None
     try:
         applied = await migrate.upgrade(engine)
         if applied:
             log.info("applied migrations: %s", ", ".join(applied))
         sessions = make_sessions(engine)
-        core = Helpdesk(sessions, language=config.language, timezone=config.schedule.timezone)
-        xmpp = HelpdeskBot(config.xmpp, core.handle)
-        delivery = OutboxDelivery(sessions, {"xmpp": ChatChannel(xmpp)})
+        staff = _Staff(sessions, config.language)
+        core = Helpdesk(
+            sessions, language=config.language, timezone=config.schedule.timezone, clock=clock
+        )
+        inflight = InFlight()
+        handle = inflight.track(core.handle)
+        xmpp = HelpdeskBot(config.xmpp, handle)
+        presence = StaffPresence(xmpp, staff.is_staff)
+        core.rules = _rules(config, presence)
+        channels: dict[str, Channel] = {"xmpp": ChatChannel(xmpp)}
+        rooms = None
+        if config.xmpp.rooms:
+            by_room = {room: short for short, room in config.xmpp.rooms.items()}
+            nick = xmpp.boundjid.user or "helpdesk"
+            rooms = DepartmentRooms(xmpp, by_room, nick, handle, staff.is_staff)
+            channels["room"] = rooms
+        if config.sms is not None:
+            sms = make_sms_channel(config.sms)
+            channels["sms"] = sms
+        if config.email is not None:
+            channels["email"] = MailChannel(config.email)
+        delivery = OutboxDelivery(
+            sessions, channels, clock=clock, max_attempts=config.notifications.max_attempts
+        )
         core.on_outbox = delivery.wake
-        xmpp.add_event_handler("session_start", lambda _e: delivery.wake())
+        jobs = Jobs(
+            sessions,
+            core.rules,
+            language=config.language,
+            take_within=by_priority(config.escalation.take_within),
+            on_outbox=delivery.wake,
+        )
+
+        async def acknowledged(
+            sender: str, message_id: str, kind: Literal["received", "displayed"]
+        ) -> None:
+            await jobs.acknowledge(sender, message_id, kind, clock())
+
+        Acknowledgements(xmpp, inflight.track(acknowledged))
+
+        async def sync_roster() -> None:
+            if not xmpp.online.is_set():
+                return
+            try:
+                await presence.sync(await staff.jids())
+            except (IqError, IqTimeout) as exc:  # tried again on the next sync
+                log.warning("could not bring the roster up to date: %s", type(exc).__name__)
+
+        async def on_session_start(_event: object) -> None:
+            delivery.wake()
+            await sync_roster()
+
+        xmpp.add_event_handler("session_start", on_session_start)
         directory = Directory(config, sessions) if config.ldap is not None else None
         if directory is not None:
             core.sync, core.enroll = directory.sync, directory.enroll
             members = asyncio.create_task(directory.refresh_members(), name="staff group")
-        scheduler = _scheduler(config, core, directory)
+        scheduler = _scheduler(config, core, jobs, directory, sync_roster, clock, inflight)
         scheduler.start()
         xmpp.start()
         delivering = asyncio.create_task(delivery.run(), name="outbox")
         await stop.wait()
         log.info("stopping")
-        delivering.cancel()
         scheduler.shutdown(wait=False)
+        if rooms is not None:
+            await rooms.leave_all()
         await xmpp.stop()
+        await delivery.stop()
         with contextlib.suppress(asyncio.CancelledError):
             await delivering
         if directory is not None:
             members.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await members
+        await inflight.settle()
     finally:
+        if sms is not None:
+            await sms.close()
         await engine.dispose()
         for sig in (signal.SIGTERM, signal.SIGINT):
             with contextlib.suppress(NotImplementedError, RuntimeError):

@@ -80,6 +80,8 @@ class _Worker:
         """One pass: settle leftovers, then send what is due; returns how many went."""
         owner = self.owner
         async with self.lock:  # one pass at a time per channel, so nothing goes twice
+            if owner.stopping:
+                return 0
             now = owner.clock()
             if self.paused_until is not None and now < self.paused_until:
                 return 0
@@ -149,6 +151,8 @@ class _Worker:
         owner = self.owner
         count = 0
         for message in due:
+            if owner.stopping:
+                break  # shutting down: the rest wait for the next run
             async with owner.sessions() as session, session.begin():
                 await outbox.mark_sending(session, [message.id], owner.clock())
             try:
@@ -222,6 +226,8 @@ class OutboxDelivery:
         self.interval = interval
         self.max_attempts = max_attempts
         self.workers = {name: _Worker(self, name, ch) for name, ch in channels.items()}
+        self._tasks: list[asyncio.Task[None]] = []
+        self.stopping = False
 
     def wake(self) -> None:
         for worker in self.workers.values():
@@ -231,18 +237,35 @@ class OutboxDelivery:
         """One pass of every channel, one after the other; returns how many went."""
         return sum([await worker.pass_() for worker in self.workers.values()])
 
+    async def stop(self, timeout: float = 10.0) -> None:
+        """Let each channel finish the pass it is in (so no call is cut in half and no
+        database connection is dropped mid-statement), then end the workers."""
+        self.stopping = True
+
+        async def settled(worker: _Worker) -> None:
+            async with worker.lock:
+                pass
+
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(
+                asyncio.gather(*(settled(w) for w in self.workers.values())), timeout
+            )
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+
     async def run(self) -> None:
-        """Deliver until cancelled: one task per channel."""
-        tasks = [
+        """Deliver until cancelled or stopped: one task per channel."""
+        self._tasks = [
             asyncio.create_task(worker.run(), name=f"outbox {name}")
             for name, worker in self.workers.items()
         ]
         try:
-            await asyncio.gather(*tasks)
+            await asyncio.gather(*self._tasks)
         finally:
-            for task in tasks:
+            for task in self._tasks:
                 task.cancel()
-            await asyncio.gather(*tasks, return_exceptions=True)
+            await asyncio.gather(*self._tasks, return_exceptions=True)
 
     def pause_for(self, channel: str) -> timedelta | None:
         """How long a channel waits before it tries its provider again (for tests, stats)."""

@@ -22,6 +22,7 @@ _PORT_FAILURE = re.compile(r"Failed to open server port (\d+)")
 
 # Modest on purpose: what the helpdesk and its tests use, nothing more.
 # c2s, presence, message, iq and offline are loaded by Prosody itself.
+# "mam" (XEP-0313 archives) is added unless the server is made with mam=False.
 # No "tls": without a certificate Prosody 0.12 still offers STARTTLS, every
 # handshake then fails ("no shared cipher") and slixmpp clients hang.
 _MODULES = (
@@ -98,6 +99,7 @@ class ProsodyServer(ServerProcess):
     upload: bool = False
     tls: bool = False  # a self-signed certificate, STARTTLS required, a direct-TLS port
     tls_port: int = 0
+    mam: bool = True  # XEP-0313 archives (mod_mam); off to test a server without them
     _process: subprocess.Popen[bytes] | None = field(
         default=None, init=False, repr=False, compare=False
     )
@@ -181,11 +183,14 @@ allow_unencrypted_plain_auth = true
 authentication = "internal_hashed"
 storage = "internal"
 allow_registration = false
-modules_enabled = {_lua_list(_MODULES)}
+modules_enabled = {_lua_list(self._modules())}
 modules_disabled = {{ "s2s"; "s2s_auth_certs"; "register"; "tls" }}
 
 VirtualHost {_lua_string(self.domain)}
 """
+
+    def _modules(self) -> tuple[str, ...]:
+        return (*_MODULES, "mam") if self.mam else _MODULES
 
     @property
     def certificate(self) -> Path:

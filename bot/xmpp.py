@@ -7,21 +7,28 @@ import contextlib
 import hashlib
 import logging
 import random
+import socket
 import ssl
 from collections.abc import Awaitable, Callable
+from datetime import timedelta
 
 import slixmpp
-from slixmpp import JID
+from slixmpp import JID, InvalidJID
 from slixmpp.exceptions import IqError, IqTimeout
 from slixmpp.stanza import Message
+from slixmpp.xmlstream.xmlstream import NotConnectedError
 
-from bot.channels import Envelope, NotConnected
+from bot.archive import sent_message_ids
+from bot.channels import Envelope, NotConnected, PermanentFailure
 from bot.config import XmppConfig
+from bot.receipts import request_acknowledgement
+from storage.models import Outbox
 
 log = logging.getLogger(__name__)
 
 Handler = Callable[[str, str, str | None], Awaitable[str | None]]
 RECONNECT_MAX = 60.0
+MUC_USER = "{http://jabber.org/protocol/muc#user}x"
 KEEPALIVE_INTERVAL = 60
 
 
@@ -37,6 +44,16 @@ def message_key(msg: Message, own_jid: str) -> str | None:
     stamp = delay["stamp"].isoformat() if delay is not None and delay["stamp"] else ""
     raw = f"{msg['from'].bare}|{msg['id']}|{stamp}"
     return "mid:" + hashlib.sha256(raw.encode()).hexdigest()[:40]
+
+
+def no_delay(client: slixmpp.ClientXMPP) -> None:
+    """Turn Nagle's algorithm off: the bot writes many small stanzas (a reply, then a
+    notification, then the ping that confirms them), and with Nagle on a small write
+    waits for the server's delayed ACK, up to 40 ms on Linux."""
+    sock = client.transport.get_extra_info("socket") if client.transport else None
+    if sock is not None and sock.family in (socket.AF_INET, socket.AF_INET6):
+        with contextlib.suppress(OSError):
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
 
 def configure_tls(client: slixmpp.ClientXMPP, config: XmppConfig) -> None:
@@ -80,6 +97,7 @@ class HelpdeskBot(slixmpp.ClientXMPP):
         self._stopping = False
         self._senders: dict[str, asyncio.Lock] = {}
         self._backoff = 1.0
+        self.rooms = {room.lower() for room in config.rooms.values()}
         configure_tls(self, config)
         for plugin in ("xep_0030", "xep_0203", "xep_0359", "xep_0092"):
             self.register_plugin(plugin)
@@ -108,6 +126,7 @@ class HelpdeskBot(slixmpp.ClientXMPP):
         await disconnect(self, timeout)
 
     async def _on_session_start(self, _event: object) -> None:
+        no_delay(self)
         # initial presence makes the server hand over messages stored while we were away
         self.send_presence()
         self._backoff = 1.0
@@ -139,6 +158,8 @@ class HelpdeskBot(slixmpp.ClientXMPP):
         sender = msg["from"].bare.lower()
         if sender == self.boundjid.bare.lower():
             return  # our own echo (carbons, a message to self)
+        if sender in self.rooms or msg.xml.find(MUC_USER) is not None:
+            return  # a private line from a room occupant or an invitation: not a person
         lock = self._senders.setdefault(sender, asyncio.Lock())
         async with lock:  # one person's commands run in the order they were sent
             reply = await self.handler(
@@ -152,24 +173,34 @@ class HelpdeskBot(slixmpp.ClientXMPP):
 
 
 class ChatChannel:
-    """The outbox's chat channel (bot/channels.py) on the bot's connection."""
+    """The outbox's chat channel (bot/channels.py) on the bot's connection.
+
+    Sends are queued on the stream; `flush()` returns once the server has read them.
+    Each notification carries its outbox key as its id (and origin-id) and asks for a
+    receipt and chat markers, so an assignment's acknowledgement can be followed.
+    `verify()` asks the bot's own message archive whether an interrupted one arrived."""
+
+    ARCHIVE_SLACK = timedelta(minutes=2)  # the server's clock may lag the bot's
 
     def __init__(self, bot: HelpdeskBot) -> None:
         self.bot = bot
+        self._archived: dict[str, set[str] | None] = {}  # by address, for one settling
 
     async def send(self, envelope: Envelope) -> None:
-        """Queue one notification; NotConnected when offline (it stays in the outbox).
-        Its id is the outbox key: the same message always has the same id."""
+        """Queue one notification; NotConnected when offline (it stays in the outbox)."""
         if not self.bot.online.is_set():
             raise NotConnected(envelope.address)
-        to = JID(envelope.address)
+        try:
+            to = JID(envelope.address)
+        except InvalidJID as exc:
+            raise PermanentFailure(f"not a JID: {envelope.address!r}") from exc
         message = self.bot.make_message(mto=to, mbody=envelope.text, mtype="chat")
-        message["id"] = envelope.key
-        message.send()
+        request_acknowledgement(message, envelope.key).send()
 
     async def flush(self, timeout: float = 10.0) -> None:
         """Return once the server has every stanza sent before: it answers a ping only
         after reading them (one stream, in order). NotConnected when it does not answer."""
+        self._archived.clear()
         if not self.bot.online.is_set():
             raise NotConnected(self.bot.boundjid.domain)
         try:
@@ -177,3 +208,21 @@ class ChatChannel:
             await self.bot.plugin["xep_0199"].ping(jid=server, timeout=timeout)
         except (IqError, IqTimeout) as exc:
             raise NotConnected(self.bot.boundjid.domain) from exc
+        # A whitespace keepalive carries the TCP acknowledgement of the pong at once.
+        # Otherwise the server, with Nagle on (Prosody's default), holds its next small
+        # write to us (the next command) until our delayed ACK: up to 40 ms.
+        with contextlib.suppress(NotConnectedError, OSError):
+            self.bot.send_raw(" ")
+
+    async def verify(self, message: Outbox) -> bool | None:
+        """Whether the server got a notification whose send was interrupted: True or
+        False from the archive, None when there is none (it is then sent again)."""
+        if not self.bot.online.is_set():
+            raise NotConnected(message.address)
+        if message.address not in self._archived:
+            since = (message.sending_at or message.created_at) - self.ARCHIVE_SLACK
+            self._archived[message.address] = await sent_message_ids(
+                self.bot, message.address, since
+            )
+        ids = self._archived[message.address]
+        return None if ids is None else message.key in ids

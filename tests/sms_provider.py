@@ -97,6 +97,9 @@ class SmsProvider:
         default_factory=lambda: {"to": "to", "text": "text", "sender": "from"}
     )
     slow_seconds: float = 1.0
+    # every answer comes this long after the message was accepted: a client killed in
+    # between never hears that it was
+    latency: float = 0.0
     messages: list[Received] = field(default_factory=list, init=False)
     repeats: int = field(default=0, init=False)
     requests: int = field(default=0, init=False)
@@ -150,7 +153,10 @@ class SmsProvider:
     async def _misbehave(self, request: web.Request, handler: Handler) -> web.StreamResponse:
         self.requests += 1
         if not self._faults:
-            return await handler(request)
+            response = await handler(request)
+            if self.latency:
+                await asyncio.sleep(self.latency)
+            return response
         bad = self._faults.popleft()
         provider = request.match_info.route.name or "generic"
         if bad.fault == "slow":

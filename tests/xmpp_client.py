@@ -216,6 +216,20 @@ class ChatClient(slixmpp.ClientXMPP):
         )
         return rtt
 
+    async def server_roster(self, timeout: float = 5) -> dict[str, str]:
+        """The roster as the server has it: bare JID -> subscription ("none", "to",
+        "from", "both"), with "+ask" while our own request waits. Fetching it also
+        makes this session "interested" (RFC 6121): it then gets roster pushes."""
+        iq = self.Iq()
+        iq["type"] = "get"
+        iq.enable("roster")
+        result = await iq.send(timeout=timeout)
+        self.event("roster_update", result)
+        return {
+            str(JID(jid).bare): item["subscription"] + ("+ask" if item["ask"] else "")
+            for jid, item in result["roster"]["items"].items()
+        }
+
     # -- group chat ---------------------------------------------------------
 
     async def join_room(self, room: str, nick: str, timeout: float = 5) -> list[Presence]:
@@ -254,6 +268,15 @@ class ChatClient(slixmpp.ClientXMPP):
 
     def say_to_room(self, room: str, body: str) -> None:
         self.send_message(mto=JID(room), mbody=body, mtype="groupchat")
+
+    async def configure_room(self, room: str, values: dict[str, Any], timeout: float = 5) -> None:
+        """As the room's owner, change its configuration (XEP-0045 muc#owner form), e.g.
+        `{"muc#roomconfig_whois": "moderators"}`; fields not named keep their values."""
+        muc = self.plugin["xep_0045"]
+        form = await muc.get_room_config(JID(room), timeout=timeout)
+        for var, value in values.items():
+            form.get_fields()[var]["value"] = value
+        await muc.set_room_config(JID(room), form, timeout=timeout)
 
 
 async def connect_all(clients: Iterable[ChatClient], timeout: float = 10) -> None:
