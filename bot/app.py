@@ -40,6 +40,7 @@ P = ParamSpec("P")
 T = TypeVar("T")
 
 ROSTER_SYNC = timedelta(minutes=5)
+CATCH_UP = timedelta(hours=4)  # how late a missed agenda or digest is still sent
 SETTLE = 10.0  # seconds a stop waits for commands and jobs in flight
 
 
@@ -100,6 +101,16 @@ def _rules(config: Config, presence: StaffPresence) -> Rules:
     )
 
 
+def missed_today(trigger: CronTrigger, now: datetime, within: timedelta = CATCH_UP) -> bool:
+    """Whether the trigger fired earlier today, less than `within` ago (`now` naive UTC):
+    a process started at 08:45 still sends the 08:30 agenda. A memory job store forgets
+    runs; the jobs' outbox keys make a second run of the day send nothing."""
+    local = now.replace(tzinfo=ZoneInfo("UTC")).astimezone(trigger.timezone)
+    midnight = local.replace(hour=0, minute=0, second=0, microsecond=0)
+    fired = trigger.get_next_fire_time(None, midnight)
+    return fired is not None and fired <= local < fired + within
+
+
 def _scheduler(
     config: Config,
     core: Helpdesk,
@@ -123,10 +134,14 @@ def _scheduler(
         now.__name__ = job.__name__
         return inflight.track(now)
 
-    agenda = CronTrigger.from_crontab(config.schedule.agenda, timezone=tz)
-    scheduler.add_job(at(jobs.morning_agenda), agenda, id="agenda")
-    digest = CronTrigger.from_crontab(config.notifications.digest, timezone=tz)
-    scheduler.add_job(at(jobs.daily_digest), digest, id="digest")
+    for name, cron, job in (
+        ("agenda", config.schedule.agenda, jobs.morning_agenda),
+        ("digest", config.notifications.digest, jobs.daily_digest),
+    ):
+        trigger = CronTrigger.from_crontab(cron, timezone=tz)
+        scheduler.add_job(at(job), trigger, id=name)
+        if missed_today(trigger, clock()):  # started late today: catch up (keys dedupe)
+            scheduler.add_job(at(job), id=f"{name} missed")
     scheduler.add_job(at(jobs.escalate), "interval", minutes=1, id="escalate")
     # often enough for the shortest acknowledgement window: half of it, 1 to 30 s
     windows = [w.total_seconds() for w in config.escalation.ack_within.values()]

@@ -246,7 +246,7 @@ class EmailConfig:
 class NotificationsConfig:
     """Delivery: retries, quiet hours, the head's digest."""
 
-    max_attempts: int = field(default=8, metadata=_meta(_POSITIVE))
+    max_attempts: int = field(default=20, metadata=_meta(_POSITIVE))  # about 12 hours
     # non-urgent SMS wait for the end of quiet hours; each person may set their own
     quiet_hours: str | None = field(default="22:00-08:00", metadata=_meta(_QUIET_HOURS))
     digest: str = field(default="0 18 * * mon-fri", metadata=_meta(_CRON))
@@ -492,9 +492,23 @@ def _apply_overrides(data: object, environ: Mapping[str, str]) -> object:
 
 
 # --- public entry points ----------------------------------------------------------------------
+_SMS_NEEDS = {"generic": ("url",), "smsru": ("token",), "twilio": ("account", "token", "sender")}
+
+
+def _check_together(config: Config) -> Config:
+    """What one key cannot say alone: the keys an SMS provider needs."""
+    if config.sms is not None:
+        for key in _SMS_NEEDS[config.sms.provider]:
+            if not getattr(config.sms, key):
+                raise ConfigError(f"sms.{key}: required for the {config.sms.provider} provider")
+    return config
+
+
 def parse_config(data: object, environ: Mapping[str, str]) -> Config:
     """Validate an already-loaded YAML value, after applying environ's overrides."""
-    return cast(Config, _build(Config, _apply_overrides(data, environ), "", environ))
+    return _check_together(
+        cast(Config, _build(Config, _apply_overrides(data, environ), "", environ))
+    )
 
 
 def _read_yaml(path: Path) -> object:

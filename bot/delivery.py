@@ -36,6 +36,8 @@ log = logging.getLogger(__name__)
 
 __all__ = ["NotConnected", "OutboxDelivery"]
 
+PAUSE_MAX = timedelta(minutes=5)
+
 
 @runtime_checkable
 class Batched(Protocol):
@@ -178,8 +180,11 @@ class _Worker:
         return count
 
     def _pause(self) -> None:
+        """Leave the provider alone for a while: doubling from 5 s, at most PAUSE_MAX, so
+        a recovered provider is noticed within minutes."""
         self.failures += 1
-        self.paused_until = self.owner.clock() + outbox.backoff(self.failures)
+        pause = min(outbox.backoff(self.failures), PAUSE_MAX)
+        self.paused_until = self.owner.clock() + pause
 
     async def _failed(self, message: Outbox, exc: Exception) -> None:
         owner = self.owner
@@ -187,13 +192,19 @@ class _Worker:
         text = str(exc) if isinstance(exc, TemporaryFailure | PermanentFailure) else ""
         error = f"{type(exc).__name__}: {text}" if text else type(exc).__name__
         log.warning("outbox %s by %s failed: %s", message.id, self.name, error)
+        limit = 1 if permanent else owner.max_attempts
+        if message.attempts + 1 >= limit:
+            log.error(
+                "outbox %s by %s: gave up after %d attempts (%s); it is a dead letter",
+                message.id, self.name, message.attempts + 1, error,
+            )  # fmt: skip
         async with owner.sessions() as session, session.begin():
             await outbox.mark_failed(
                 session,
                 message,
                 error,
                 owner.clock(),
-                max_attempts=1 if permanent else owner.max_attempts,
+                max_attempts=limit,
             )
 
     async def run(self) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import math
+import time
 from collections.abc import Awaitable, Callable, Iterable
 from typing import Any
 
@@ -18,6 +19,7 @@ log = logging.getLogger(__name__)
 
 IsStaff = Callable[[str], Awaitable[bool]]
 ROSTER_TIMEOUT = 10.0
+ASK_AGAIN = 24 * 3600.0  # seconds before someone who did not accept is asked again
 
 
 def bare_jid(jid: str | JID) -> str | None:
@@ -48,6 +50,7 @@ class StaffPresence:
     ) -> None:
         self._client = client
         self._is_staff = is_staff
+        self._asked: dict[str, float] = {}  # bare JID -> when we last asked (monotonic)
         self._iq_timeout = max(1, math.ceil(timeout))  # slixmpp wants whole seconds
         client.auto_authorize = None
         client.auto_subscribe = False
@@ -82,7 +85,10 @@ class StaffPresence:
         for jid in sorted(wanted):
             item = roster[jid]
             state = current.get(jid)
-            if state is None or (state["subscription"] in ("none", "from") and not state["ask"]):
+            unanswered = state is None or (
+                state["subscription"] in ("none", "from") and not state["ask"]
+            )
+            if unanswered and self._may_ask(jid):
                 item.subscribe()
             if item["pending_in"] and not item["from"]:
                 item.authorize()
@@ -93,6 +99,14 @@ class StaffPresence:
             if roster.has_jid(jid):
                 del roster[jid]
             log.info("removed %s from the roster: no longer staff", jid)
+
+    def _may_ask(self, jid: str) -> bool:
+        """Ask someone who declined again at most once a day, not at every sync."""
+        now = time.monotonic()
+        if now - self._asked.get(jid, -ASK_AGAIN) < ASK_AGAIN:
+            return False
+        self._asked[jid] = now
+        return True
 
     async def _server_roster(self) -> dict[str, dict[str, Any]]:
         """The whole roster as the server has it (no roster versioning: the answer to a

@@ -141,7 +141,7 @@ EN: dict[str, str] = {
     "bad_email": "'{value}' is not an e-mail address like name@domain.",
     "bad_mail": "'{value}' is not an e-mail mode: use off, all or digest.",
     "bad_quiet": "'{value}' is not quiet hours: use HH:MM-HH:MM, off or default.",
-    "stats_dead": "Undelivered notifications (gave up): {count} — see the logs / web page",
+    "stats_dead": "Undelivered notifications (gave up): {count} — the log names each one",
     # scheduled jobs
     "dur.d": "{n} d",
     "dur.h": "{n} h",
@@ -307,7 +307,7 @@ RU: dict[str, str] = {
     "bad_mail": "«{value}» — не режим почты: off, all или digest.",
     "bad_quiet": "«{value}» — не тихие часы: ЧЧ:ММ-ЧЧ:ММ, off или default.",
     "stats_dead": "Недоставленные уведомления (попытки прекращены): {count} — "
-    "см. журнал / веб-страницу",
+    "каждое названо в журнале",
     "help.mute": "Отложить несрочные уведомления на несколько часов (по умолчанию на 1).",
     "help.unmute": "Снова получать уведомления, и отложенные тоже.",
     # scheduled jobs

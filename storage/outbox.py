@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.models import Outbox, OutboxStatus
 
-MAX_ATTEMPTS = 8
+MAX_ATTEMPTS = 20  # with the backoff below: about 12 hours of trying
 BATCH = 100
 
 

@@ -345,7 +345,7 @@ async def test_the_settings_steer_sms_and_e_mail(bot: DialogBot) -> None:
 
 # --- stats: the dead letters, for admins ----------------------------------------------
 
-DEAD = "Undelivered notifications (gave up): {} — see the logs / web page"
+DEAD = "Undelivered notifications (gave up): {} — the log names each one"
 
 
 async def test_stats_show_admins_the_notifications_given_up_on(bot: DialogBot) -> None:
@@ -371,7 +371,7 @@ async def test_stats_show_admins_the_notifications_given_up_on(bot: DialogBot) -
         assert (await bot.say(login, "stats") or "").splitlines()[-1].startswith("all: ")
     await says(bot, "admin: staff set admin lang ru => @admin: lang is ru now.")
     assert (await bot.say("admin", "статистика") or "").splitlines()[-1] == (
-        "Недоставленные уведомления (попытки прекращены): 2 — см. журнал / веб-страницу"
+        "Недоставленные уведомления (попытки прекращены): 2 — каждое названо в журнале"
     )
 
 
