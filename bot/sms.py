@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import json
+from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from typing import ClassVar
 
@@ -145,7 +146,7 @@ def _required(value: str | None, what: str) -> str:
     return value
 
 
-class SmsChannel:
+class SmsChannel(ABC):
     """Sends one envelope as one SMS; the adapters say how to ask and how to read the answer.
 
     The aiohttp session is made on the first send, inside the running loop; close() ends it."""
@@ -175,11 +176,13 @@ class SmsChannel:
             await self._session.close()
             self._session = None
 
+    @abstractmethod
     def _request(self, envelope: Envelope, text: str) -> _Request:
-        raise NotImplementedError
+        """The provider's request for one message."""
 
-    def _check_answer(self, status: int, body: bytes) -> None:
-        """Raise when a 2xx answer still says the message was not accepted."""
+    def _check_answer(self, status: int, body: bytes) -> None:  # noqa: B027 (optional hook)
+        """Raise when a 2xx answer still says the message was not accepted; any 2xx is an
+        acceptance unless the adapter says otherwise."""
 
     def _error_detail(self, body: bytes) -> str:
         """What to add to "HTTP 4xx" from the provider's error answer."""

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
+from dialog import make_dialog
 from xmpp_client import Account, AccountFactory, ChatClient, ClientFactory
 
 from bot.prosody import ProsodyNotInstalled, ProsodyServer, ensure_prosody_installed
@@ -107,4 +109,27 @@ def slapd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SlapdServer]:
 
 # ---------------------------------------------------------------------------
 # END real slapd fixtures
+# ---------------------------------------------------------------------------
+
+
+# ---------------------------------------------------------------------------
+# BEGIN in-memory dialog fixtures (owner: tests/dialog.py harness)
+# ---------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def staffed_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The departments and staff of tests/dialog.py in a SQLite file, built once per run;
+    a test works on a copy (`dialog.copy_of`)."""
+    path = tmp_path_factory.mktemp("dialog") / "staffed.db"
+
+    async def build() -> None:
+        await (await make_dialog(f"sqlite+aiosqlite:///{path}")).engine.dispose()
+
+    asyncio.run(build())
+    return path
+
+
+# ---------------------------------------------------------------------------
+# END in-memory dialog fixtures
 # ---------------------------------------------------------------------------

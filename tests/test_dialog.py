@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import asyncio
 import re
 from collections.abc import AsyncIterator
 from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
-from dialog import DialogBot, copy_of, make_dialog
+from dialog import DialogBot, copy_of
 from sqlalchemy import func, select
 
 from bot.channels import Envelope, NotConnected, TemporaryFailure
@@ -22,21 +21,9 @@ STRANGER = "Sorry, this is a private service for the company's staff."
 HINT = "Type 'help' for the list of commands."
 
 
-@pytest.fixture(scope="module")
-def template(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The staffed database, built once; each test gets a copy."""
-    path = tmp_path_factory.mktemp("dialog") / "staffed.db"
-
-    async def build() -> None:
-        await (await make_dialog(f"sqlite+aiosqlite:///{path}")).engine.dispose()
-
-    asyncio.run(build())
-    return path
-
-
 @pytest.fixture
-async def bot(template: Path, tmp_path: Path) -> AsyncIterator[DialogBot]:
-    bot = copy_of(template, tmp_path, NOW)
+async def bot(staffed_template: Path, tmp_path: Path) -> AsyncIterator[DialogBot]:
+    bot = copy_of(staffed_template, tmp_path, NOW)
     yield bot
     await bot.engine.dispose()
 

@@ -3,7 +3,6 @@ escalations, acknowledgement of urgent assignments, the heads' digest; each exac
 
 from __future__ import annotations
 
-import asyncio
 import dataclasses
 from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import date, datetime, time, timedelta
@@ -11,7 +10,7 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
-from dialog import DOMAIN, DialogBot, copy_of, make_dialog
+from dialog import DOMAIN, DialogBot, copy_of
 from sqlalchemy import func, select, update
 
 from commands.jobs import Jobs, by_priority, duration_text
@@ -31,21 +30,10 @@ def at(day: int, clock: str) -> datetime:
     return local.astimezone(UTC).replace(tzinfo=None)
 
 
-@pytest.fixture(scope="module")
-def template(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    path = tmp_path_factory.mktemp("jobs") / "staffed.db"
-
-    async def build() -> None:
-        await (await make_dialog(f"sqlite+aiosqlite:///{path}")).engine.dispose()
-
-    asyncio.run(build())
-    return path
-
-
 @pytest.fixture
-async def bot(template: Path, tmp_path: Path) -> AsyncIterator[DialogBot]:
+async def bot(staffed_template: Path, tmp_path: Path) -> AsyncIterator[DialogBot]:
     """Tuesday 24.11 17:00 in Moscow; SMS and e-mail configured; w1 and w2 have phones."""
-    bot = copy_of(template, tmp_path, at(24, "17:00"))
+    bot = copy_of(staffed_template, tmp_path, at(24, "17:00"))
     bot.core.rules = dataclasses.replace(
         bot.core.rules, sms=True, email=True, ack_within=ACK_WITHIN
     )

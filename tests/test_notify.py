@@ -4,7 +4,6 @@ department rooms, and the acknowledgement that urgent and high assignments wait 
 
 from __future__ import annotations
 
-import asyncio
 import dataclasses
 from collections.abc import AsyncIterator
 from datetime import datetime, time, timedelta
@@ -12,7 +11,7 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
-from dialog import DOMAIN, DialogBot, copy_of, make_dialog
+from dialog import DOMAIN, DialogBot, copy_of
 from sqlalchemy import select, update
 
 from commands.notify import e164, parse_hours, quiet_until
@@ -23,23 +22,12 @@ MSK = ZoneInfo("Europe/Moscow")
 PHONE = "+79161234567"
 
 
-@pytest.fixture(scope="module")
-def template(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    path = tmp_path_factory.mktemp("notify") / "staffed.db"
-
-    async def build() -> None:
-        bot = await make_dialog(f"sqlite+aiosqlite:///{path}")
-        for login in ("w1", "w2", "head_it"):
-            await bot.core.run_admin("staff", ["set", login, "phone", "8 (916) 123-45-67"])
-        await bot.engine.dispose()
-
-    asyncio.run(build())
-    return path
-
-
 @pytest.fixture
-async def bot(template: Path, tmp_path: Path) -> AsyncIterator[DialogBot]:
-    bot = copy_of(template, tmp_path, NOW)
+async def bot(staffed_template: Path, tmp_path: Path) -> AsyncIterator[DialogBot]:
+    bot = copy_of(staffed_template, tmp_path, NOW)
+    async with bot.sessions() as session, session.begin():
+        workers = Staff.login.in_(("w1", "w2", "head_it"))
+        await session.execute(update(Staff).where(workers).values(phone=PHONE))
     bot.core.rules = dataclasses.replace(
         bot.core.rules,
         sms=True,

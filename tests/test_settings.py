@@ -3,7 +3,6 @@ e-mail, quiet hours and the SMS phone, and the dead-letter line of `stats`."""
 
 from __future__ import annotations
 
-import asyncio
 import dataclasses
 import string
 from collections.abc import AsyncIterator
@@ -11,7 +10,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
-from dialog import DialogBot, copy_of, make_dialog
+from dialog import DialogBot, copy_of
 from sqlalchemy import func, select
 
 from bot.channels import Envelope, NotConnected, PermanentFailure
@@ -25,21 +24,9 @@ NOT_MUTED = "Notifications are not muted."
 NOT_ALLOWED = "You may not use 'staff'."
 
 
-@pytest.fixture(scope="module")
-def template(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The staffed database, built once; each test gets a copy."""
-    path = tmp_path_factory.mktemp("settings") / "staffed.db"
-
-    async def build() -> None:
-        await (await make_dialog(f"sqlite+aiosqlite:///{path}")).engine.dispose()
-
-    asyncio.run(build())
-    return path
-
-
 @pytest.fixture
-async def bot(template: Path, tmp_path: Path) -> AsyncIterator[DialogBot]:
-    bot = copy_of(template, tmp_path, NOW)
+async def bot(staffed_template: Path, tmp_path: Path) -> AsyncIterator[DialogBot]:
+    bot = copy_of(staffed_template, tmp_path, NOW)
     yield bot
     await bot.engine.dispose()
 
