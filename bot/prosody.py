@@ -10,7 +10,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from bot.servers import ServerProcess, free_port, port_accepts, tail
+from bot.servers import ServerProcess, free_port, port_accepts, self_signed_certificate, tail
 
 APT_COMMAND = "apt-get install -y prosody lua-dbi-sqlite3"
 CONFIG_NAME = "prosody.cfg.lua"
@@ -198,14 +198,7 @@ VirtualHost {_lua_string(self.domain)}
 
     def _make_certificate(self) -> None:
         key = self.certificate.with_suffix(".key")
-        if self.certificate.exists() and key.exists():
-            return
-        subprocess.run(
-            ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "3",
-             "-keyout", str(key), "-out", str(self.certificate), "-subj", f"/CN={self.domain}",
-             "-addext", f"subjectAltName=DNS:{self.domain}"],
-            check=True, capture_output=True, timeout=60,
-        )  # fmt: skip
+        self_signed_certificate(self.certificate, key, self.domain, f"DNS:{self.domain}")
 
     def _with_tls(self, text: str) -> str:
         """Encryption required: STARTTLS on the c2s port, TLS from the start on tls_port."""

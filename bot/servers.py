@@ -87,3 +87,17 @@ def _stop_leftovers() -> None:
     for process in list(_RUNNING):
         process.kill()
         process.wait()
+
+
+def self_signed_certificate(certificate: Path, key: Path, name: str, alt_names: str) -> None:
+    """A throw-away certificate for a test server (openssl), made once per path;
+    `alt_names` like "DNS:localhost,IP:127.0.0.1"."""
+    if certificate.exists() and key.exists():
+        return
+    certificate.parent.mkdir(parents=True, exist_ok=True)
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "3",
+         "-keyout", str(key), "-out", str(certificate), "-subj", f"/CN={name}",
+         "-addext", f"subjectAltName={alt_names}"],
+        check=True, capture_output=True, timeout=60,
+    )  # fmt: skip

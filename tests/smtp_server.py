@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import email.policy
 import ssl
-import subprocess
 import threading
 from dataclasses import dataclass
 from email.message import EmailMessage
@@ -18,7 +17,7 @@ from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, AuthResult, LoginPassword
 from aiosmtpd.smtp import Envelope as SmtpEnvelope
 
-from bot.servers import free_port
+from bot.servers import free_port, self_signed_certificate
 
 HOST = "127.0.0.1"
 Stage = Literal["RCPT", "DATA"]
@@ -40,14 +39,7 @@ class Certificate:
 def make_certificate(folder: Path) -> Certificate:
     """Make the certificate with the openssl command line, once per folder."""
     made = Certificate(folder / "smtp.crt", folder / "smtp.key")
-    if made.certificate.exists() and made.key.exists():
-        return made
-    subprocess.run(
-        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "3",
-         "-keyout", str(made.key), "-out", str(made.certificate), "-subj", "/CN=localhost",
-         "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1"],
-        check=True, capture_output=True, timeout=60,
-    )  # fmt: skip
+    self_signed_certificate(made.certificate, made.key, "localhost", "DNS:localhost,IP:127.0.0.1")
     return made
 
 
