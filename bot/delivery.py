@@ -69,6 +69,9 @@ class _Worker:
         self.lock = asyncio.Lock()
         self.paused_until: datetime | None = None  # the provider failed: give it time
         self.failures = 0
+        # rows may be left `sending` by an earlier process or a lost connection: look
+        # for them at the first pass and after an interrupted batch, not at every pass
+        self.leftovers = True
 
     @property
     def batched(self) -> bool:
@@ -87,7 +90,8 @@ class _Worker:
             now = owner.clock()
             if self.paused_until is not None and now < self.paused_until:
                 return 0
-            await self._settle_leftovers()
+            if self.leftovers:
+                self.leftovers = not await self._settle_leftovers()
             async with owner.sessions() as session:
                 due = await outbox.due_messages(session, self.name, now)
             if not due:
@@ -96,7 +100,8 @@ class _Worker:
                 return await self._send_batch(due)
             return await self._send_each(due)
 
-    async def _settle_leftovers(self) -> None:
+    async def _settle_leftovers(self) -> bool:
+        """Settle messages left `sending`; False when some must wait (not connected)."""
         owner = self.owner
         async with owner.sessions() as session:
             left = await outbox.sending_messages(session, self.name)
@@ -106,7 +111,7 @@ class _Worker:
                 try:
                     verdict = await self.channel.verify(message)
                 except NotConnected:
-                    return  # ask again when connected
+                    return False  # ask again when connected
             async with owner.sessions() as session, session.begin():
                 if verdict is True:
                     log.info("outbox %s reached %s before the interruption", message.id, self.name)
@@ -116,6 +121,7 @@ class _Worker:
                 else:
                     log.warning("outbox %s: interrupted during the %s call", message.id, self.name)
                     await outbox.mark_dead(session, message.id, "interrupted; not resent")
+        return len(left) < outbox.BATCH  # a full batch: there may be more
 
     async def _send_batch(self, due: Sequence[Outbox]) -> int:
         owner = self.owner
@@ -144,6 +150,7 @@ class _Worker:
             assert isinstance(self.channel, Batched)
             await self.channel.flush()  # the server has them all now
         except NotConnected:
+            self.leftovers = True
             return 0  # they stay `sending`: verified once connected again
         async with owner.sessions() as session, session.begin():
             await outbox.mark_sent(session, sent, owner.clock())

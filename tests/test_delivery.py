@@ -80,8 +80,14 @@ async def test_each_state_is_written_before_and_after_the_call(sessions: Session
 
 async def test_a_chat_batch_is_sent_only_once_the_server_confirmed_it(sessions: Sessions) -> None:
     class Unconfirmed(MemoryChat):
+        answering = False
+
         async def flush(self) -> None:
-            raise NotConnected("the server did not answer the ping")
+            if not self.answering:
+                raise NotConnected("the server did not answer the ping")
+
+        async def verify(self, message: Outbox) -> bool | None:
+            return message.key == "a"  # the archive has `a` only
 
     chat = Unconfirmed()
     delivery = OutboxDelivery(sessions, {"xmpp": chat}, clock=Clock(NOW))
@@ -89,6 +95,11 @@ async def test_a_chat_batch_is_sent_only_once_the_server_confirmed_it(sessions: 
     assert await delivery.deliver_due() == 0
     # they may or may not have reached the server: left `sending`, to be verified
     assert await states(sessions) == {"a": ("sending", 0), "b": ("sending", 0)}
+    chat.answering = True  # connected again: the next pass asks the archive first
+    chat.take()
+    assert await delivery.deliver_due() == 1
+    assert [e.key for e in chat.take()] == ["b"]
+    assert await states(sessions) == {"a": ("sent", 1), "b": ("sent", 1)}
 
 
 async def test_interrupted_messages_are_verified_then_settled(sessions: Sessions) -> None:
