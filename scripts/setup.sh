@@ -3,7 +3,7 @@
 # password); otherwise says exactly what to run.
 
 # Debian packages the tests and the demo need.
-SYSTEM_PACKAGES_TEST="prosody slapd ldap-utils"
+SYSTEM_PACKAGES_TEST="prosody slapd ldap-utils chromium"
 SYSTEM_PACKAGES_DEMO="prosody"
 
 _as_root() {
