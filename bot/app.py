@@ -12,6 +12,7 @@ from datetime import datetime, timedelta
 from typing import Literal, ParamSpec, TypeVar
 from zoneinfo import ZoneInfo
 
+from aiohttp import web
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.cron import CronTrigger
 from slixmpp.exceptions import IqError, IqTimeout
@@ -34,6 +35,7 @@ from storage import migrate, queries
 from storage.clock import utcnow
 from storage.db import Sessions, make_engine, make_sessions
 from storage.models import Staff
+from web_readonly.app import init_app, make_runner
 
 log = logging.getLogger(__name__)
 P = ParamSpec("P")
@@ -163,6 +165,19 @@ def _scheduler(
     return scheduler
 
 
+async def _serve_page(
+    config: Config, sessions: Sessions, clock: Callable[[], datetime]
+) -> web.AppRunner:
+    """The read-only web page on web.listen, in this process."""
+    app = init_app(sessions, config.web, clock=clock, language=config.language)
+    runner = make_runner(app)
+    await runner.setup()
+    host, port = config.web.host_port()
+    await web.TCPSite(runner, host, port).start()
+    log.info("web page on http://%s:%d/, linked as %s", host, port, config.web.public_url)
+    return runner
+
+
 async def run(
     config: Config,
     stop: asyncio.Event | None = None,
@@ -176,6 +191,7 @@ async def run(
             loop.add_signal_handler(sig, stop.set)
     engine = make_engine(config.database.url)
     sms: SmsChannel | None = None
+    page: web.AppRunner | None = None
     try:
         applied = await migrate.upgrade(engine)
         if applied:
@@ -240,6 +256,9 @@ async def run(
             members = asyncio.create_task(directory.refresh_members(), name="staff group")
         scheduler = _scheduler(config, core, jobs, directory, sync_roster, clock, inflight)
         scheduler.start()
+        if config.web.public_url is not None:  # the page's links need its public address
+            core.web_url, core.link_lifetime = config.web.public_url, config.web.link_lifetime
+            page = await _serve_page(config, sessions, clock)
         xmpp.start()
         delivering = asyncio.create_task(delivery.run(), name="outbox")
         await stop.wait()
@@ -257,6 +276,8 @@ async def run(
                 await members
         await inflight.settle()
     finally:
+        if page is not None:
+            await page.cleanup()
         if sms is not None:
             await sms.close()
         await engine.dispose()

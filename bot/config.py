@@ -201,6 +201,15 @@ class WebConfig:
 
     listen: str = field(default="127.0.0.1:8080", metadata=_meta(_address(port_required=True)))
     public_url: str | None = field(default=None, metadata=_meta(_HTTP_URL))
+    # a browser is signed out after this long without a request
+    session_idle: timedelta = field(default=timedelta(minutes=30), metadata=_meta())
+    # how long a `report` sign-in link may wait to be used (once)
+    link_lifetime: timedelta = field(default=timedelta(minutes=10), metadata=_meta())
+
+    def host_port(self) -> tuple[str, int]:
+        host, port = _split_address(self.listen)
+        assert port is not None  # the check above requires one
+        return host, port
 
 
 @dataclass(frozen=True)

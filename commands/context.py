@@ -67,6 +67,8 @@ class Context:
     sync: Callable[[str], Awaitable[str]] | None = None  # language -> the summary
     then: Callable[[], Awaitable[str]] | None = None
     rules: Rules = field(default_factory=Rules)  # presence and channels, from the process
+    web_url: str | None = None  # the web page's public address, when it is configured
+    link_lifetime: timedelta = timedelta(minutes=10)  # of a `report` sign-in link
 
     @property
     def today(self) -> date:

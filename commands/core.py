@@ -16,7 +16,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 # the command modules register themselves on import
-from commands import admin, customers, planning, settings, tickets  # noqa: F401
+from commands import admin, customers, planning, settings, tickets, web  # noqa: F401
 from commands import help as help_commands  # noqa: F401
 from commands.context import Context, CurrentCustomers, DepartmentNames
 from commands.errors import CommandError, UsageError
@@ -84,6 +84,9 @@ class Helpdesk:
         # set by the process when LDAP is configured (bot/directory.py)
         self.sync: Callable[[str], Awaitable[str]] | None = None
         self.enroll: Callable[[AsyncSession, str], Awaitable[Actor | None]] | None = None
+        # set by the process when the web page is configured (web.public_url, link_lifetime)
+        self.web_url: str | None = None
+        self.link_lifetime = timedelta(minutes=10)
 
     async def handle(self, jid: str, text: str, message_key: str | None = None) -> str | None:
         """The reply to one chat message, or None when nothing should be said (a stranger
@@ -125,6 +128,8 @@ class Helpdesk:
                 current_customers=self.current_customers,
                 sync=self.sync,
                 rules=self.rules,
+                web_url=self.web_url,
+                link_lifetime=self.link_lifetime,
             )
             reply = await self._dispatch(ctx, text, attempt)
             attempt.queued = ctx.queued

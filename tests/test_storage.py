@@ -99,8 +99,8 @@ def _schema_diff(connection: Connection) -> list[Any]:
 
 
 async def test_migrations_apply_once_and_match_the_models(engine: AsyncEngine) -> None:
-    assert await migrate.pending(engine) == ["0001", "0002", "0003"]
-    assert await migrate.upgrade(engine) == ["0001", "0002", "0003"]
+    assert await migrate.pending(engine) == ["0001", "0002", "0003", "0004"]
+    assert await migrate.upgrade(engine) == ["0001", "0002", "0003", "0004"]
     assert await migrate.upgrade(engine) == []
     assert await migrate.pending(engine) == []
     async with engine.connect() as conn:

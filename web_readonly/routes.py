@@ -1,0 +1,20 @@
+"""The route table: add a page here, with a name (auth.PUBLIC lists the public names)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from aiohttp import web
+
+from web_readonly import auth, views
+
+STATIC_DIR = Path(__file__).with_name("static")
+
+
+def setup_routes(app: web.Application) -> None:
+    app.router.add_get("/", views.dashboard, name="dashboard")
+    app.router.add_get("/login/{token}", auth.login_form, name="login_form")
+    app.router.add_post("/login", auth.login, name="login")
+    app.router.add_post("/logout", auth.logout, name="logout")
+    app.router.add_get("/signed-out", auth.signed_out, name="signed_out")
+    app.router.add_static("/static/", STATIC_DIR, name="static")
