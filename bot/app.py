@@ -17,6 +17,7 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.cron import CronTrigger
 from slixmpp.exceptions import IqError, IqTimeout
 from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.channels import Channel
 from bot.config import Config
@@ -167,15 +168,24 @@ def _scheduler(
 
 async def _serve_page(
     config: Config, sessions: Sessions, clock: Callable[[], datetime]
-) -> web.AppRunner:
-    """The read-only web page on web.listen, in this process."""
-    app = init_app(sessions, config.web, clock=clock, language=config.language)
+) -> tuple[web.AppRunner, AsyncEngine]:
+    """The read-only web page on web.listen, in this process; its reports read through
+    an engine of their own that never takes SQLite's write lock."""
+    reader = make_engine(config.database.url, readonly=True)
+    app = init_app(
+        sessions,
+        config.web,
+        clock=clock,
+        language=config.language,
+        timezone=config.schedule.timezone,
+        read_sessions=make_sessions(reader),
+    )
     runner = make_runner(app)
     await runner.setup()
     host, port = config.web.host_port()
     await web.TCPSite(runner, host, port).start()
     log.info("web page on http://%s:%d/, linked as %s", host, port, config.web.public_url)
-    return runner
+    return runner, reader
 
 
 async def run(
@@ -191,7 +201,7 @@ async def run(
             loop.add_signal_handler(sig, stop.set)
     engine = make_engine(config.database.url)
     sms: SmsChannel | None = None
-    page: web.AppRunner | None = None
+    page: tuple[web.AppRunner, AsyncEngine] | None = None
     try:
         applied = await migrate.upgrade(engine)
         if applied:
@@ -277,7 +287,8 @@ async def run(
         await inflight.settle()
     finally:
         if page is not None:
-            await page.cleanup()
+            await page[0].cleanup()
+            await page[1].dispose()
         if sms is not None:
             await sms.close()
         await engine.dispose()

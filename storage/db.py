@@ -29,19 +29,27 @@ def _sqlite_pragmas(dbapi_conn: DBAPIConnection, _record: ConnectionPoolEntry) -
     cursor.close()
 
 
+def _sqlite_begin_deferred(conn: Connection) -> None:
+    # a reader: WAL lets it read a consistent snapshot while the bot writes
+    conn.exec_driver_sql("BEGIN")
+
+
 def _sqlite_begin(conn: Connection) -> None:
     # SQLite has no row locks: taking the write lock at BEGIN is what keeps two commands
     # that read a ticket and then change it (two `take #N` at once) from both winning
     conn.exec_driver_sql("BEGIN IMMEDIATE")
 
 
-def make_engine(url: str, **kwargs: Any) -> AsyncEngine:
+def make_engine(url: str, *, readonly: bool = False, **kwargs: Any) -> AsyncEngine:
     """An async engine; on SQLite with foreign keys on, WAL journaling, and each
-    transaction holding the write lock from its start."""
+    transaction holding the write lock from its start. A `readonly` engine (the web
+    page's reports and exports) begins plainly instead, so a long export never holds
+    the lock the bot's commands need."""
     engine = create_async_engine(url, **kwargs)
     if engine.dialect.name == "sqlite":
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
-        event.listen(engine.sync_engine, "begin", _sqlite_begin)
+        begin = _sqlite_begin_deferred if readonly else _sqlite_begin
+        event.listen(engine.sync_engine, "begin", begin)
     return engine
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import datetime
+from zoneinfo import ZoneInfo
 
 from aiohttp import web
 
@@ -15,7 +16,16 @@ from bot.config import WebConfig
 from storage.clock import utcnow
 from storage.db import Sessions
 from web_readonly.auth import require_login
-from web_readonly.keys import CLOCK, CONFIG, LANGUAGE, SECURE, SESSIONS, TEMPLATES
+from web_readonly.keys import (
+    CLOCK,
+    CONFIG,
+    LANGUAGE,
+    READ_SESSIONS,
+    SECURE,
+    SESSIONS,
+    TEMPLATES,
+)
+from web_readonly.period import TIMEZONE
 from web_readonly.render import make_environment
 from web_readonly.routes import setup_routes
 from web_readonly.security import (
@@ -34,17 +44,23 @@ def init_app(
     clock: Callable[[], datetime] = utcnow,
     secure: bool | None = None,
     language: str = "ru",
+    timezone: str = "Europe/Moscow",
+    read_sessions: Sessions | None = None,
 ) -> web.Application:
     """The web application on the process's sessions (the process owns the engine).
 
     Cookies are Secure when `public_url` is https, unless `secure` says otherwise;
-    `language` is that of the pages shown before sign-in (after it, the person's own)."""
+    `language` is that of the pages shown before sign-in (after it, the person's own);
+    `timezone` (schedule.timezone) is that of every day and time the reports show;
+    `read_sessions` serve the reports (sign-in writes go through `sessions`)."""
     app = web.Application(middlewares=[refuse_foreign_posts, require_login, error_pages])
     app[SESSIONS] = sessions
+    app[READ_SESSIONS] = read_sessions or sessions
     app[CONFIG] = config
     app[CLOCK] = clock
     app[SECURE] = (config.public_url or "").startswith("https://") if secure is None else secure
     app[LANGUAGE] = language
+    app[TIMEZONE] = ZoneInfo(timezone)
     app[TEMPLATES] = make_environment()
     app.on_response_prepare.append(security_headers)
     mask_default_access_log()  # should it be served without make_runner after all

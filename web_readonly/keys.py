@@ -13,6 +13,8 @@ from bot.config import WebConfig
 from storage.access import Actor
 
 SESSIONS = web.AppKey[async_sessionmaker[AsyncSession]]("sessions")
+# the reports' sessions: on SQLite they never take the write lock (storage/db.py)
+READ_SESSIONS = web.AppKey[async_sessionmaker[AsyncSession]]("read_sessions")
 CONFIG = web.AppKey("config", WebConfig)
 CLOCK = web.AppKey[Callable[[], datetime]]("clock")  # naive UTC, as stored
 SECURE = web.AppKey("secure", bool)  # cookies only over https

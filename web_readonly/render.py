@@ -55,10 +55,15 @@ def render(
         lang=language,
         t=functools.partial(t, language),
         nav=NAV,
-        path=request.path,
+        path=nav_path(request.path),
         **(context or {}),
     )
     return web.Response(text=page, status=status, content_type="text/html", charset="utf-8")
+
+
+def nav_path(path: str) -> str:
+    """The top bar's link a page belongs under: `/tickets/12` is one of the tickets."""
+    return next((href for _, href in NAV if href != "/" and path.startswith(href + "/")), path)
 
 
 def template(name: str) -> Callable[[View], Handler]:
