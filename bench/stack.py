@@ -271,8 +271,8 @@ def _prosody_version(prosody: ProsodyServer) -> str:
     return first[0].removeprefix("Prosody ").strip() if first else "?"
 
 
-def machine_facts(prosody: ProsodyServer) -> dict[str, object]:
-    packages = ("slixmpp", "sqlalchemy", "aiosqlite", "asyncpg")
+def host_facts(packages: tuple[str, ...]) -> dict[str, object]:
+    """The machine, its load, Python and the given packages' versions, the commit."""
     return {
         "date": datetime.now(UTC).isoformat(timespec="seconds"),
         "cpu": _cpu_model(),
@@ -282,8 +282,12 @@ def machine_facts(prosody: ProsodyServer) -> dict[str, object]:
         "system": platform.platform(),
         "load_average_at_start": [round(x, 2) for x in os.getloadavg()],
         "python": platform.python_version(),
-        "prosody": _prosody_version(prosody),
         **{name: metadata.version(name) for name in packages},
         "python_executable": sys.executable,
         "commit": git_state(),
     }
+
+
+def machine_facts(prosody: ProsodyServer) -> dict[str, object]:
+    facts = host_facts(("slixmpp", "sqlalchemy", "aiosqlite", "asyncpg"))
+    return {**facts, "prosody": _prosody_version(prosody)}

@@ -30,22 +30,19 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
-import platform
 import random
 import socket
 import sqlite3
 import sys
 import tempfile
 import time
-from datetime import UTC, datetime, timedelta
-from importlib import metadata
+from datetime import timedelta
 from pathlib import Path
 
 from aiohttp import ClientSession, ClientTimeout, TCPConnector, web
 from sqlalchemy import insert, select, text
 
-from bench.stack import DOMAIN, REPO, _cpu_model, _memory_mb, git_state, scratch_database
+from bench.stack import DOMAIN, REPO, host_facts, scratch_database
 from bench.stats import Summary
 from bot import seed
 from bot.config import WebConfig
@@ -214,19 +211,7 @@ async def measure(url: str, rounds: int, rng: random.Random) -> dict[str, list[f
 
 
 def machine() -> dict[str, object]:
-    packages = ("aiohttp", "sqlalchemy", "aiosqlite", "asyncpg")
-    return {
-        "date": datetime.now(UTC).isoformat(timespec="seconds"),
-        "cpu": _cpu_model(),
-        "cores": os.cpu_count(),
-        "usable_cores": len(os.sched_getaffinity(0)),
-        "memory_mb": _memory_mb(),
-        "system": platform.platform(),
-        "load_average_at_start": [round(x, 2) for x in os.getloadavg()],
-        "python": platform.python_version(),
-        **{name: metadata.version(name) for name in packages},
-        "commit": git_state(),
-    }
+    return host_facts(("aiohttp", "sqlalchemy", "aiosqlite", "asyncpg"))
 
 
 def report(rows: dict[str, Summary]) -> str:

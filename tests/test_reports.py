@@ -6,8 +6,8 @@ statements per report, however many rows."""
 from __future__ import annotations
 
 import re
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
-from contextlib import asynccontextmanager, contextmanager
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from functools import partial
@@ -16,8 +16,7 @@ from typing import Any, Literal, NamedTuple
 from zoneinfo import ZoneInfo
 
 import pytest
-from databases import BACKENDS, scratch_database
-from sqlalchemy import event
+from databases import BACKENDS, scratch_database, statements
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from storage import reports
@@ -224,21 +223,6 @@ async def sqlite_db(tmp_path: Path) -> AsyncIterator[Db]:
     async with _people("sqlite", tmp_path) as db:
         await db.add([ticket(row) for row in TICKETS])
         yield db
-
-
-@contextmanager
-def statements(engine: AsyncEngine) -> Iterator[list[tuple[str, Any]]]:
-    """The SQL statements (with parameters) the engine runs inside the block."""
-    seen: list[tuple[str, Any]] = []
-
-    def record(_conn: Any, _cursor: Any, statement: str, parameters: Any, *_: Any) -> None:
-        seen.append((statement, parameters))
-
-    event.listen(engine.sync_engine, "before_cursor_execute", record)
-    try:
-        yield seen
-    finally:
-        event.remove(engine.sync_engine, "before_cursor_execute", record)
 
 
 # --- periods ------------------------------------------------------------------------------

@@ -5,8 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import re
-from collections.abc import AsyncIterator, Iterator
-from contextlib import contextmanager
+from collections.abc import AsyncIterator
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -14,9 +13,9 @@ from typing import Any
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
-from databases import BACKENDS, scratch_database
+from databases import BACKENDS, scratch_database, statements
 from dialog import DialogBot, make_dialog
-from sqlalchemy import event, select, text
+from sqlalchemy import select, text
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
@@ -389,21 +388,6 @@ async def test_outbox_mark_failed_backs_off_then_gives_up(migrated: AsyncEngine)
 
 
 # --- indexes ----------------------------------------------------------------------------
-
-
-@contextmanager
-def statements(engine: AsyncEngine) -> Iterator[list[tuple[str, Any]]]:
-    """The SQL statements (with parameters) the engine runs inside the block."""
-    seen: list[tuple[str, Any]] = []
-
-    def record(_conn: Any, _cursor: Any, statement: str, parameters: Any, *_: Any) -> None:
-        seen.append((statement, parameters))
-
-    event.listen(engine.sync_engine, "before_cursor_execute", record)
-    try:
-        yield seen
-    finally:
-        event.remove(engine.sync_engine, "before_cursor_execute", record)
 
 
 async def _sqlite_plans(bot: DialogBot) -> dict[str, list[str]]:
