@@ -1,14 +1,24 @@
 """The web page's response times at many tickets, beside a static file from the same server.
 
     .venv/bin/python -m bench.web [--tickets 100000] [--customers 100000]
-        [--db sqlite|postgresql] [--rounds 50] [--out FILE]
+        [--db sqlite|postgresql] [--shape desk|dense] [--rounds 50] [--out FILE]
 
 Seeds a scratch database (a SQLite file in a temporary folder, or a new PostgreSQL database
 on 127.0.0.1:5432, dropped afterwards): the demo departments and staff (bot/seed.py), the
 customers as the importers write them, and N tickets in bulk (Core executemany, 10,000 a
-chunk): created over the last year, about 25% calls, about 30% of the tickets closed with
-their taken and closed times, some in progress, priorities, due dates on some open ones.
-Then ANALYZE, and the web app (web_readonly) is served in this process on a free loopback
+chunk), about 25% of them calls, with priorities, taken and closed times, due dates on
+some open ones, in one of two shapes:
+
+- desk (the default): a desk of 30 staff for 2,000 employees, 300 calls and tickets a
+  working day, so a million rows span about 9 years (a 30-day dashboard reads about 9,000
+  of them); what is older than a month is closed but for 0.1%, what is younger is
+  85% closed, what came today 40%; about 2,000 tickets open at a million;
+- dense: the same count crammed into the last year (2,740 a day, 82,000 in 30 days) with a
+  third of the tickets never closed (337,000 open at a million): a stress shape no desk
+  of 30 reaches, kept to show how the reports scale with the rows of a period.
+
+Then ANALYZE (PostgreSQL: VACUUM ANALYZE, as autovacuum leaves a settled table), and the
+web app (web_readonly) is served in this process on a free loopback
 port with an aiohttp AppRunner, its reports on a read-only engine as `helpdesk run` makes it.
 
 An admin and a coordinator are signed in by writing a browser session directly
@@ -40,7 +50,7 @@ from datetime import timedelta
 from pathlib import Path
 
 from aiohttp import ClientSession, ClientTimeout, TCPConnector, web
-from sqlalchemy import insert, select, text
+from sqlalchemy import func, insert, select, text
 
 from bench.stack import DOMAIN, REPO, host_facts, scratch_database
 from bench.stats import Summary
@@ -67,16 +77,43 @@ VIEWERS = ("admin", "head_it")  # an admin, a coordinator (bot/seed.py STAFF)
 CHUNK = 10_000
 
 
+SHAPES = ("desk", "dense")
+DESK_PER_DAY = 300  # calls and tickets a day at a desk of 30 staff for 2,000 employees
+
+
+def _fate(age_days: float, shape: str, rng: random.Random) -> str:
+    """closed, in progress or new, for a ticket created `age_days` ago."""
+    if shape == "dense":  # about 30% of all rows closed, 1/3 of the tickets left open
+        fate = rng.random()
+        return "closed" if fate < 0.3 / 0.75 else "in progress" if fate < 0.55 else "new"
+    if age_days < 1:
+        closed, working = 0.4, 0.3
+    elif age_days < 30:
+        closed, working = 0.85, 0.1
+    else:  # a desk closes its work; a few forgotten ones stay open
+        closed, working = 0.999, 0.0007
+    fate = rng.random()
+    return "closed" if fate < closed else "in progress" if fate < closed + working else "new"
+
+
 def ticket_rows(
-    count: int, *, staff: dict[str, int], departments: list[int], customers: int, rng: random.Random
+    count: int,
+    *,
+    staff: dict[str, int],
+    departments: list[int],
+    customers: int,
+    rng: random.Random,
+    span_days: float,
+    shape: str,
 ) -> list[dict[str, object]]:
-    """`count` tickets as dicts for a Core insert, created over the last 365 days."""
+    """`count` tickets as dicts for a Core insert, created over the last `span_days`."""
     now = utcnow()
     workers = [staff[w] for w in ("petrov", "sidorov", "ivanova", "head_it", "head_fac")]
     creators = [staff["operator"], staff["admin"], staff["head_it"]]
     rows: list[dict[str, object]] = []
     for _ in range(count):
-        created = now - timedelta(seconds=rng.randint(60, 365 * 24 * 3600))
+        age = timedelta(seconds=rng.randint(60, int(span_days * 24 * 3600)))
+        created = now - age
         call = rng.random() < 0.25
         row: dict[str, object] = {
             "kind": Kind.CALL.value if call else Kind.TICKET.value,
@@ -99,20 +136,21 @@ def ticket_rows(
         else:
             if rng.random() < 0.2:
                 row["target_staff_id"] = rng.choice(workers)
-            fate = rng.random()
-            if fate < 0.3 / 0.75:  # about 30% of all rows: closed tickets
+            fate = _fate(age / timedelta(days=1), shape, rng)
+            if fate == "closed":
                 taken = created + timedelta(minutes=rng.randint(1, 8 * 60))
+                closed = min(taken + timedelta(minutes=rng.randint(5, 3 * 24 * 60)), now)
                 row.update(
                     status=Status.CLOSED.value,
                     holder_id=rng.choice(workers),
-                    taken_at=taken,
-                    closed_at=taken + timedelta(minutes=rng.randint(5, 3 * 24 * 60)),
+                    taken_at=min(taken, closed),
+                    closed_at=closed,
                 )
-            elif fate < 0.55:
+            elif fate == "in progress":
                 row.update(
                     status=Status.IN_PROGRESS.value,
                     holder_id=rng.choice(workers),
-                    taken_at=created + timedelta(minutes=rng.randint(1, 8 * 60)),
+                    taken_at=min(created + timedelta(minutes=rng.randint(1, 8 * 60)), now),
                 )
             if row["status"] != Status.CLOSED.value and rng.random() < 0.3:
                 row["due"] = (created + timedelta(days=rng.randint(0, 14))).date()
@@ -120,7 +158,14 @@ def ticket_rows(
     return rows
 
 
-async def seed_all(url: str, *, tickets: int, customers: int, rng: random.Random) -> dict:
+def span_days(tickets: int, shape: str) -> float:
+    """dense: a year, whatever the count; desk: DESK_PER_DAY records a day."""
+    return 365.0 if shape == "dense" else max(1.0, tickets / DESK_PER_DAY)
+
+
+async def seed_all(
+    url: str, *, tickets: int, customers: int, rng: random.Random, shape: str = "desk"
+) -> dict:
     """Schema, departments, staff, customers and tickets; ANALYZE; seconds each step took."""
     engine = make_engine(url)
     took: dict[str, float] = {}
@@ -140,21 +185,29 @@ async def seed_all(url: str, *, tickets: int, customers: int, rng: random.Random
             rows = ticket_rows(
                 min(CHUNK, tickets - start),
                 staff=staff, departments=departments, customers=customers, rng=rng,
+                span_days=span_days(tickets, shape), shape=shape,
             )  # fmt: skip
             async with engine.begin() as conn:
                 await conn.execute(insert(table), rows)
         took["tickets_s"] = round(time.perf_counter() - started, 1)
         started = time.perf_counter()
-        async with engine.begin() as conn:
-            await conn.execute(text("ANALYZE"))
+        async with engine.connect() as conn:
+            conn = await conn.execution_options(isolation_level="AUTOCOMMIT")
             if engine.dialect.name == "postgresql":
+                # what autovacuum does to a settled table: statistics and the visibility
+                # map, without which no index-only scan skips the table
+                await conn.execute(text("VACUUM ANALYZE"))
                 version = str(await conn.scalar(text("SHOW server_version")))
             else:
+                await conn.execute(text("ANALYZE"))
                 version = sqlite3.sqlite_version
+            open_tickets = await conn.scalar(
+                select(func.count()).where(Ticket.status != Status.CLOSED.value)
+            )
         took["analyze_s"] = round(time.perf_counter() - started, 1)
     finally:
         await engine.dispose()
-    return {"seconds": took, "database_version": version}
+    return {"seconds": took, "database_version": version, "open_tickets": open_tickets}
 
 
 def free_port() -> int:
@@ -238,6 +291,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--db", choices=("sqlite", "postgresql"), default="sqlite")
     parser.add_argument("--rounds", type=int, default=50)
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument(
+        "--shape",
+        choices=SHAPES,
+        default="desk",
+        help="desk: 300 records a day, work closed within weeks; dense: all in one year, "
+        "a third of the tickets open",
+    )
     parser.add_argument("--out", type=Path)
     args = parser.parse_args(argv)
     rng = random.Random(args.seed)
@@ -246,9 +306,14 @@ def main(argv: list[str] | None = None) -> int:
         tempfile.TemporaryDirectory(prefix="bench-web-") as tmp,
         scratch_database(args.db, Path(tmp)) as url,
     ):
-        print(f"seeding {args.tickets:,} tickets, {args.customers:,} customers ({args.db})")
-        seeded = asyncio.run(seed_all(url, tickets=args.tickets, customers=args.customers, rng=rng))
-        print(f"seeded: {seeded['seconds']}", flush=True)
+        print(
+            f"seeding {args.tickets:,} tickets ({args.shape}), "
+            f"{args.customers:,} customers ({args.db})"
+        )
+        seeded = asyncio.run(
+            seed_all(url, tickets=args.tickets, customers=args.customers, rng=rng, shape=args.shape)
+        )
+        print(f"seeded: {seeded['seconds']}, {seeded['open_tickets']:,} open", flush=True)
         samples = asyncio.run(measure(url, args.rounds, rng))
     rows = {name: Summary.of(s) for name, s in samples.items()}
     base = rows[BASELINE]
@@ -259,6 +324,8 @@ def main(argv: list[str] | None = None) -> int:
         "database_version": seeded["database_version"],
         "tickets": args.tickets,
         "customers": args.customers,
+        "shape": args.shape,
+        "open_tickets": seeded["open_tickets"],
         "rounds": args.rounds,
         "seed_seconds": seeded["seconds"],
         "target_ms": {"p50": TARGET_P50_MS, "p99": TARGET_P99_MS},
@@ -279,7 +346,8 @@ def main(argv: list[str] | None = None) -> int:
             for name, row in rows.items()
         },
     }
-    out = args.out or REPO / "bench" / "results" / f"web-{args.db}-{args.tickets}.json"
+    name = f"web-{args.db}-{args.tickets}-{args.shape}.json"
+    out = args.out or REPO / "bench" / "results" / name
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(result, indent=2, ensure_ascii=False) + "\n")
     print(f"written {out}")

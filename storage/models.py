@@ -167,6 +167,9 @@ class MergeReview(Base):
     resolved_at: Mapped[datetime | None] = mapped_column(DateTime)
 
 
+_REPORT_COLUMNS = ("kind", "department_id", "priority", "target_staff_id", "creator_id")
+
+
 class Ticket(Base):
     __tablename__ = "tickets"
     __table_args__ = (
@@ -174,7 +177,14 @@ class Ticket(Base):
         Index("ix_tickets_department_status", "department_id", "status"),
         Index("ix_tickets_target_staff_status", "target_staff_id", "status"),
         Index("ix_tickets_holder_status", "holder_id", "status"),
-        Index("ix_tickets_status_due", "status", "due"),
+        # reports (storage/reports.py): a period's or the open tickets' rows read from
+        # the index alone, with the columns of visible_to() and of the groups
+        Index("ix_tickets_open_report", "status", *_REPORT_COLUMNS),
+        Index("ix_tickets_due_report", "status", "due", *_REPORT_COLUMNS, "id"),
+        Index(
+            "ix_tickets_created_report", "created_at", *_REPORT_COLUMNS, "taken_at", "closed_at"
+        ),
+        Index("ix_tickets_closed_report", "closed_at", *_REPORT_COLUMNS),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)  # the ticket number, #N
@@ -188,9 +198,9 @@ class Ticket(Base):
     status: Mapped[str] = mapped_column(String(16), default=Status.NEW.value)
     priority: Mapped[int] = mapped_column(Integer, default=Priority.NORMAL.value)
     due: Mapped[date | None] = mapped_column(Date)
-    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow, index=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
     taken_at: Mapped[datetime | None] = mapped_column(DateTime)
-    closed_at: Mapped[datetime | None] = mapped_column(DateTime, index=True)
+    closed_at: Mapped[datetime | None] = mapped_column(DateTime)
 
     @property
     def number(self) -> int:

@@ -124,8 +124,9 @@ async def _dashboard_tables(
 ) -> tuple[dict[str, Table], dict[str, Any]]:
     """The dashboard's tables by key, and the per-day series its charts draw."""
     actor, tables = page.actor, {}
+    open_now = await reports.open_now(session, actor)
     for by in ("department", "status", "priority"):
-        counts = await reports.open_by(session, actor, by=by)
+        counts: list[reports.OpenCount] = getattr(open_now, by)
         table = Table(
             f"open_{by}",
             page.t(f"web.dash.open_by_{by}"),
@@ -141,8 +142,7 @@ async def _dashboard_tables(
                 label = page.priority(int(c.group))
             table.rows.append([label, c.count])
         tables[table.key] = table
-    per_day = await reports.created_closed_per_day(session, actor, period)
-    backlog = await reports.backlog_per_day(session, actor, period)
+    per_day = await reports.per_day(session, actor, period, open_now=open_now.total)
     days = Table(
         "per_day",
         page.t("web.dash.per_day"),
@@ -155,19 +155,19 @@ async def _dashboard_tables(
         ],
         numeric=frozenset({1, 2, 3, 4}),
     )
-    for d, b in zip(per_day, backlog, strict=True):
-        days.rows.append([d.day.isoformat(), d.created, d.closed, d.calls, b.open])
+    for d in per_day:
+        days.rows.append([d.day.isoformat(), d.created, d.closed, d.calls, d.backlog])
     tables[days.key] = days
-    tables["time_department"] = await _durations(session, page, period, "department")
-    tables["time_priority"] = await _durations(session, page, period, "priority")
-    series = {"per_day": per_day, "backlog": backlog}
+    durations = await reports.durations(session, actor, period)
+    tables["time_department"] = _durations(page, durations.department, "department")
+    tables["time_priority"] = _durations(page, durations.priority, "priority")
+    series = {"per_day": per_day}
     return tables, series
 
 
-async def _durations(
-    session: AsyncSession, page: Page, period: reports.Period, by: Literal["department", "priority"]
+def _durations(
+    page: Page, rows: list[reports.Durations], by: Literal["department", "priority"]
 ) -> Table:
-    rows = await reports.time_to_take_and_close(session, page.actor, period, by=by)
     header = [page.t(f"web.col.{by}")] + [
         page.t(f"web.col.{k}")
         for k in (
@@ -239,12 +239,11 @@ def _bars(table: Table, page: Page) -> Markup:
 
 
 def _charts(tables: dict[str, Table], series: dict[str, Any], page: Page) -> dict[str, Markup]:
-    per_day: list[reports.DayCounts] = series["per_day"]
-    backlog: list[reports.DayBacklog] = series["backlog"]
+    per_day: list[reports.Day] = series["per_day"]
     labels = [day_label(d.day) for d in per_day]
     created = Series(page.t("web.col.created"), [d.created for d in per_day])
     closed = Series(page.t("web.col.closed"), [d.closed for d in per_day])
-    open_line = Series(page.t("web.col.backlog"), [b.open for b in backlog])
+    open_line = Series(page.t("web.col.backlog"), [d.backlog for d in per_day])
     empty = page.t("web.empty.period")
     return {
         **{k: _bars(tables[k], page) for k in ("open_department", "open_status", "open_priority")},
