@@ -178,7 +178,6 @@ EN: dict[str, str] = {
     "web.foreign_origin.title": "Request refused",
     "web.foreign_origin": "This request came from another site and was refused.",
     "web.home.title": "Dashboard",
-    "web.home.text": "The reports will appear here.",
     # web pages
     "web.minutes": "{n} min",
     "web.hours": "{h} h {m} min",
@@ -220,7 +219,7 @@ EN: dict[str, str] = {
     "web.tickets.found": "Tickets found: {n}",
     "web.calls.found": "Calls in the period: {n}",
     "web.workload.title": "Workload per person",
-    "web.workload.chart": "Open tickets per person",
+    "web.workload.chart": "Open, and closed in the period, per person",
     "web.customers.top": "Top callers",
     "web.customers.departments": "Calls and tickets per customer department",
     "web.customers.repeat": "Repeat callers (back within 7 days)",
@@ -457,7 +456,6 @@ RU: dict[str, str] = {
     "web.foreign_origin.title": "Запрос отклонён",
     "web.foreign_origin": "Запрос пришёл с другого сайта и отклонён.",
     "web.home.title": "Сводка",
-    "web.home.text": "Здесь появятся отчёты.",
     # web pages
     "web.minutes": "{n} мин",
     "web.hours": "{h} ч {m} мин",
@@ -499,7 +497,7 @@ RU: dict[str, str] = {
     "web.tickets.found": "Найдено заявок: {n}",
     "web.calls.found": "Звонков за период: {n}",
     "web.workload.title": "Загрузка по сотрудникам",
-    "web.workload.chart": "Открытые заявки по сотрудникам",
+    "web.workload.chart": "Открытые и закрытые за период, по сотрудникам",
     "web.customers.top": "Чаще всего обращаются",
     "web.customers.departments": "Звонки и заявки по отделам клиентов",
     "web.customers.repeat": "Повторные обращения (в течение 7 дней)",

@@ -1023,7 +1023,7 @@ class CallRow:
     customer_department: str | None
     recorded_by: str  # the login of who recorded it
     department: str
-    text: str  # the first SNIPPET characters
+    text: str  # the first SNIPPET characters on a page, all of it in an export
 
 
 @dataclass(frozen=True)
@@ -1032,10 +1032,10 @@ class CallPage:
     total: int
 
 
-async def calls(
-    session: AsyncSession, actor: Actor, period: Period, limit: int = 50, offset: int = 0
-) -> CallPage:
-    """The calls recorded in the period, newest first, and how many in all."""
+def _call_rows(
+    session: AsyncSession, actor: Actor, period: Period, *, snippet: bool
+) -> tuple[Select[*tuple[Any, ...]], list[ColumnElement[bool]]]:
+    """The calls recorded in the period, newest first, and the conditions that pick them."""
     conditions = [
         Ticket.kind == Kind.CALL.value,
         _seen(_dialect(session), actor),
@@ -1050,15 +1050,35 @@ async def calls(
             Customer.department,
             recorder.login,
             Department.short,
-            func.substr(Ticket.text, 1, SNIPPET),
+            func.substr(Ticket.text, 1, SNIPPET) if snippet else Ticket.text,
         )
         .join(recorder, recorder.id == Ticket.creator_id)
         .join(Department, Department.id == Ticket.department_id)
         .outerjoin(Customer, Customer.id == Ticket.customer_id)
         .where(*conditions)
         .order_by(Ticket.created_at.desc(), Ticket.id.desc())
-        .limit(limit)
-        .offset(offset)
     )
-    rows = [CallRow(*row) for row in await session.execute(query)]
+    return query, conditions
+
+
+async def calls(
+    session: AsyncSession, actor: Actor, period: Period, limit: int = 50, offset: int = 0
+) -> CallPage:
+    """The calls recorded in the period, newest first, and how many in all."""
+    query, conditions = _call_rows(session, actor, period, snippet=True)
+    rows = [CallRow(*row) for row in await session.execute(query.limit(limit).offset(offset))]
     return CallPage(rows, await _page_total(session, conditions, len(rows), limit, offset))
+
+
+async def calls_stream(
+    session: AsyncSession, actor: Actor, period: Period
+) -> AsyncIterator[CallRow]:
+    """Every call of the period with its whole text, for the CSV export, through a
+    server-side cursor as ticket_rows_stream."""
+    query, _ = _call_rows(session, actor, period, snippet=False)
+    result = await session.stream(query.execution_options(yield_per=STREAM_BATCH))
+    try:
+        async for row in result:
+            yield CallRow(*row)
+    finally:
+        await result.close()

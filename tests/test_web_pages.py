@@ -247,6 +247,11 @@ async def test_the_other_exports(bot: DialogBot, client: Client) -> None:
     calls = await csv_rows(await get(client, "/calls.csv", admin))
     assert sorted(r[0] for r in calls[1:]) == ["#5", "#6"]
     assert {r[2] for r in calls[1:]} == {"Иванов Иван", "Петров Пётр"}
+    # the page's columns: the customer's department, and who recorded the call
+    assert calls[0] == [
+        "No.", "Created", "Customer", "Customer department", "Recorded by", "Department", "Text"
+    ]  # fmt: skip
+    assert calls[1][2:6] == ["Петров Пётр", "Склад", "operator", "ops"]
     opened = await csv_rows(await get(client, "/dashboard.csv?table=open_department", admin))
     assert opened == [["Department", "Open"], ["hr", "1"], ["it", "2"]]
     work = await csv_rows(await get(client, "/workload.csv?table=workload", admin))
@@ -271,6 +276,18 @@ async def test_every_table_links_its_export(bot: DialogBot, client: Client) -> N
 
 
 # --- the other pages ----------------------------------------------------------------------
+
+
+async def test_workload_chart_shows_closed_work_when_none_is_open(
+    bot: DialogBot, client: Client
+) -> None:
+    """w1 holds nothing open but closed a ticket this week: the chart draws the period's
+    closed work (the second series) beside the open work, so w1 has a bar."""
+    text = await page_text(bot, client, "head_it", "/workload")
+    assert "<td>w1</td>" in text
+    chart = text[text.index("<svg") : text.index("</svg>")]
+    assert "No tickets in this period" not in chart
+    assert 'class="chart-bar chart-series-1"' in chart
 
 
 async def test_workload_customers_and_calls_are_scoped(bot: DialogBot, client: Client) -> None:

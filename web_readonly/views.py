@@ -527,13 +527,19 @@ async def workload(request: web.Request) -> Mapping[str, Any]:
     choice = _period(request, page)
     tables = await _workload_tables(request, page, choice)
     table = tables["workload"]
+    # open work and the period's closed work side by side, so a week when nobody holds
+    # anything still shows who closed what
     chart = bar_chart(
         [str(row[0]) for row in table.rows],
-        [Series(table.header[2], [int(row[2]) for row in table.rows if isinstance(row[2], int)])],
+        [Series(table.header[i], [_count(row[i]) for row in table.rows]) for i in (2, 4)],
         title=page.t("web.workload.chart"),
         empty_text=table.empty,
     )
     return {**_common(request, page, choice), "table": table, "chart": chart}
+
+
+def _count(cell: Cell) -> int:
+    return cell if isinstance(cell, int) else 0
 
 
 async def workload_csv(request: web.Request) -> web.StreamResponse:
@@ -691,30 +697,29 @@ async def calls(request: web.Request) -> Mapping[str, Any]:
 
 
 async def calls_csv(request: web.Request) -> web.StreamResponse:
-    """GET /calls.csv: every call of the period, streamed (recorded by: who holds it)."""
+    """GET /calls.csv: every call of the period, streamed, with the page's columns."""
     page = page_of(request)
     choice = _period(request, page)
-    header = [
-        page.t(f"web.col.{k}")
-        for k in ("number", "created", "customer", "recorded_by", "department", "text")
-    ]
+    assert choice.period is not None
+    header = [page.t(f"web.col.{k}") for k in CALL_COLUMNS]
     async with request.app[READ_SESSIONS]() as session:
-        rows = reports.ticket_rows_stream(session, page.actor, kind="call", period=choice.period)
+        rows = reports.calls_stream(session, page.actor, choice.period)
         return await stream_csv(request, "calls.csv", header, _call_cells(rows, page))
 
 
 async def _call_cells(
-    rows: AsyncIterator[reports.TicketRow], page: Page
+    rows: AsyncIterator[reports.CallRow], page: Page
 ) -> AsyncIterator[Sequence[object]]:
     try:
-        async for r in rows:
+        async for c in rows:
             yield [
-                f"#{r.id}",
-                local(r.created_at, page.tz),
-                r.customer,
-                r.holder,
-                r.department,
-                r.text,
+                f"#{c.id}",
+                local(c.created_at, page.tz),
+                c.customer,
+                c.customer_department,
+                c.recorded_by,
+                c.department,
+                c.text,
             ]
     finally:
         if hasattr(rows, "aclose"):
