@@ -177,7 +177,7 @@ class Ticket(Base):
         Index("ix_tickets_department_status", "department_id", "status"),
         Index("ix_tickets_target_staff_status", "target_staff_id", "status"),
         Index("ix_tickets_holder_status", "holder_id", "status"),
-        # reports (storage/reports.py): a period's or the open tickets' rows read from
+        # reports (storage/reports/): a period's or the open tickets' rows read from
         # the index alone, with the columns of visible_to() and of the groups
         Index("ix_tickets_open_report", "status", *_REPORT_COLUMNS),
         Index("ix_tickets_due_report", "status", "due", *_REPORT_COLUMNS, "id"),

@@ -1,4 +1,4 @@
-"""The web page's report queries (storage/reports.py) on SQLite and PostgreSQL: exact
+"""The web page's report queries (storage/reports/) on SQLite and PostgreSQL: exact
 figures on a small known dataset, local days in Moscow (and across a summer-time
 change), nearest-rank percentiles, the access rules per role, and a fixed number of
 statements per report, however many rows."""
