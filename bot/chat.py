@@ -7,7 +7,10 @@ import getpass
 import json
 import os
 import sys
+from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
+from types import ModuleType
 
 import slixmpp
 from slixmpp import JID
@@ -18,6 +21,12 @@ from bot.config import Config, config_path, load_config
 from bot.xmpp import configure_tls, disconnect
 from storage.db import make_engine
 from storage.models import Staff
+
+readline: ModuleType | None
+try:  # line editing and the session's history of typed lines, where the platform has it
+    import readline
+except ImportError:  # pragma: no cover - Windows
+    readline = None
 
 DEMO_DIR = Path(".demo")
 ACCOUNTS = "accounts.json"
@@ -49,11 +58,44 @@ async def _staff_jid(config: Config, login: str) -> str | None:
         await engine.dispose()
 
 
+PROMPT = "> "
+HISTORY = "/history"
+
+
+@dataclass
+class Transcript:
+    """What was said in this chat session, both ways, for `/history`."""
+
+    lines: list[str] = field(default_factory=list)
+
+    def add(self, who: str, text: str, at: datetime | None = None) -> str:
+        stamp = (at or datetime.now()).strftime("%H:%M:%S")
+        line = f"[{stamp} {who}] {text}"
+        self.lines.append(line)
+        return line
+
+    def show(self) -> str:
+        return "\n".join(self.lines) if self.lines else "(nothing said yet)"
+
+
+def _show_above_prompt(text: str) -> None:
+    """Print a message that arrived while the person types, keeping what they typed: on a
+    terminal the prompt line is cleared, the message printed, and the prompt and the
+    half-typed line drawn again below it."""
+    if sys.stdout.isatty() and readline is not None:
+        typed = readline.get_line_buffer()
+        sys.stdout.write(f"\r\x1b[K{text}\n{PROMPT}{typed}")
+    else:
+        sys.stdout.write(f"{text}\n")
+    sys.stdout.flush()
+
+
 class TerminalChat(slixmpp.ClientXMPP):
     def __init__(self, jid: str, password: str, config: Config) -> None:
         super().__init__(jid, password)
         self.bot = JID(config.xmpp.jid)
         self.ready = asyncio.Event()
+        self.transcript = Transcript()
         configure_tls(self, config.xmpp)
         self.add_event_handler("session_start", self._started)
         self.add_event_handler("message", self._incoming)
@@ -66,7 +108,20 @@ class TerminalChat(slixmpp.ClientXMPP):
     def _incoming(self, msg: Message) -> None:
         if msg["type"] in ("chat", "normal") and msg["body"]:
             sender = "bot" if msg["from"].bare == self.bot.bare else str(msg["from"].bare)
-            print(f"\n[{sender}] {msg['body']}\n> ", end="", flush=True)
+            _show_above_prompt(self.transcript.add(sender, msg["body"]))
+
+    def say(self, text: str) -> None:
+        self.transcript.add("you", text)
+        self.send_message(mto=self.bot, mbody=text, mtype="chat")
+
+
+def _read_line() -> str | None:
+    """One typed line (with readline's editing and this session's history on a
+    terminal); None at the end of input."""
+    try:
+        return input(PROMPT)
+    except EOFError:
+        return None
 
 
 async def _chat(config: Config, jid: str, password: str) -> int:
@@ -81,15 +136,21 @@ async def _chat(config: Config, jid: str, password: str) -> int:
     if not client.authenticated:
         print(f"helpdesk: the server refused the login of {jid}", file=sys.stderr)
         return 1
-    print(f"Chatting with {config.xmpp.jid} as {jid}. Type 'help'; Ctrl-D or 'quit' ends.")
+    print(
+        f"Chatting with {config.xmpp.jid} as {jid}. Type 'help'; notifications appear as "
+        f"they arrive; {HISTORY} shows this session; Ctrl-D or 'quit' ends.",
+        flush=True,
+    )
     loop = asyncio.get_running_loop()
     while True:
-        print("> ", end="", flush=True)
-        line = await loop.run_in_executor(None, sys.stdin.readline)
-        if not line or line.strip() in ("quit", "exit"):
+        line = await loop.run_in_executor(None, _read_line)
+        if line is None or line.strip() in ("quit", "exit"):
             break
-        if line.strip():
-            client.send_message(mto=client.bot, mbody=line.strip(), mtype="chat")
+        text = line.strip()
+        if text == HISTORY:
+            print(client.transcript.show(), flush=True)
+        elif text:
+            client.say(text)
     await disconnect(client)
     return 0
 
