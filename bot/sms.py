@@ -76,12 +76,18 @@ def _longest_cut(text: str, mark: str, limit_parts: int) -> str:
     return text[:end].rstrip(_CUT_STRIP)
 
 
+# punctuation the chat texts use that GSM-7 lacks, and its GSM-7 look-alike: one dash or
+# ellipsis would otherwise make a whole English text UCS-2, 70 characters a part, not 160
+_GSM7_LOOKALIKES = str.maketrans({"—": "-", "–": "-", "…": "...", "«": '"', "»": '"'})
+
+
 def sms_text(text: str, limit_parts: int = 1) -> str:
-    """The text on one line, cut at a word boundary with an ellipsis when it would take more
-    than limit_parts SMS parts."""
+    """The text on one line (dashes, ellipses and guillemets in their GSM-7 look-alikes),
+    cut at a word boundary with an ellipsis when it would take more than limit_parts SMS
+    parts."""
     if limit_parts < 1:
         raise ValueError("limit_parts must be at least 1")
-    line = " ".join(text.split())
+    line = " ".join(text.translate(_GSM7_LOOKALIKES).split())
     if sms_parts(line) <= limit_parts:
         return line
     if _is_gsm7(line):

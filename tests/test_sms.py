@@ -344,6 +344,16 @@ def test_sms_text_collapses_whitespace() -> None:
     assert sms_text("  #12\n\nprinter\t jams  ") == "#12 printer jams"
 
 
+def test_sms_text_keeps_a_notice_first_line_in_gsm7() -> None:
+    """The chat's first line has a dash and may end in an ellipsis; in an SMS they become
+    their GSM-7 look-alikes, so an English notice keeps 160 characters a part."""
+    line = "#124 !high printer on floor 3 jams again and again and again… — from Smith J."
+    text = sms_text(line + " x" * 30)
+    assert text.startswith("#124 !high printer on floor 3 jams again and again and again... - from")
+    assert sms_parts(text) == 1 and len(text) > 70  # GSM-7: more than UCS-2's 70 fit
+    assert "—" not in text and "…" not in text
+
+
 def test_sms_text_leaves_a_fitting_text_whole() -> None:
     assert sms_text("a" * 160) == "a" * 160
 
