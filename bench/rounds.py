@@ -19,7 +19,7 @@ COMMANDS = ("help", "new", "show", "list")
 TARGET_DEPARTMENT = "it"
 NEW_TEXT = f"new bench ticket @{TARGET_DEPARTMENT}"
 _OPENED = re.compile(rf"Ticket #(\d+) opened for @{TARGET_DEPARTMENT}\.")
-_NOTICE = re.compile(r"New #(\d+) ")
+_NOTICE = re.compile(r"#(\d+) .*\nNew for @")  # a new ticket's notification
 _LIST_LINE = re.compile(r"#\d+ \[")
 
 

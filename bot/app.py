@@ -9,6 +9,7 @@ import logging
 import signal
 from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
+from pathlib import Path
 from typing import Literal, ParamSpec, TypeVar
 from zoneinfo import ZoneInfo
 
@@ -19,10 +20,12 @@ from slixmpp.exceptions import IqError, IqTimeout
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from bot.adhoc import AdhocCommands
 from bot.channels import Channel
 from bot.config import Config
 from bot.delivery import OutboxDelivery
 from bot.directory import Directory
+from bot.files import FileReceiver
 from bot.mail import MailChannel
 from bot.presence import StaffPresence
 from bot.receipts import Acknowledgements
@@ -37,6 +40,7 @@ from storage.clock import utcnow
 from storage.db import Sessions, make_engine, make_sessions
 from storage.models import Staff
 from web_readonly.app import init_app, make_runner
+from web_readonly.files import ATTACHMENTS
 
 log = logging.getLogger(__name__)
 P = ParamSpec("P")
@@ -179,7 +183,9 @@ async def _serve_page(
         language=config.language,
         timezone=config.schedule.timezone,
         read_sessions=make_sessions(reader),
+        ldap=config.ldap,  # for /sign-in when web.ldap_login is on
     )
+    app[ATTACHMENTS] = Path(config.attachments.folder)  # the files it may serve
     runner = make_runner(app)
     await runner.setup()
     host, port = config.web.host_port()
@@ -213,7 +219,10 @@ async def run(
         )
         inflight = InFlight()
         handle = inflight.track(core.handle)
-        xmpp = HelpdeskBot(config.xmpp, handle)
+        xmpp = HelpdeskBot(config.xmpp, handle, sessions=sessions, language=config.language)
+        AdhocCommands(xmpp, core, handle)  # XEP-0050 forms on the same core
+        files = FileReceiver(core, config.attachments, config.xmpp, xmpp.previous_body)
+        xmpp.file_handler = inflight.track(files)  # XEP-0363 uploads land on tickets
         presence = StaffPresence(xmpp, staff.is_staff)
         core.rules = _rules(config, presence)
         channels: dict[str, Channel] = {"xmpp": ChatChannel(xmpp)}

@@ -1,8 +1,9 @@
 """Load and validate bot.yaml into typed settings, with ${VAR} substitution and overrides.
 
 The dataclasses below are the schema: one generic walker reads any of them from YAML, driven by
-the field types (str, bool, int, Secret, timedelta, Literal, optional, dict, nested dataclass)
-and by per-field metadata (the YAML key when it differs, a value check, a closed set of keys).
+the field types (str, bool, int, Secret, timedelta, Literal, optional, dict, tuple from a list,
+nested dataclass) and by per-field metadata (the YAML key when it differs, a value check, a
+closed set of keys).
 """
 
 from __future__ import annotations
@@ -123,6 +124,10 @@ _QUIET_HOURS = _matches(
     r"([01]?\d|2[0-3]):[0-5]\d-([01]?\d|2[0-3]):[0-5]\d", "hours like 22:00-08:00"
 )
 _POSITIVE: _Check = lambda value: None if value > 0 else "a positive integer"  # noqa: E731
+_MEDIA_TYPE = _matches(
+    r"[a-z0-9][a-z0-9!#$&^_.+-]*/([a-z0-9][a-z0-9!#$&^_.+-]*|\*)",
+    "a media type like image/jpeg or image/*",
+)
 
 
 def _meta(check: _Check | None = None, *, key: str = "", closed: bool = False) -> dict[str, Any]:
@@ -136,6 +141,8 @@ _LDAP_ATTRIBUTES = {"login": "sAMAccountName", "full_name": "displayName", "emai
                     "disabled": "userAccountControl"}  # fmt: skip
 _SMS_FIELDS = {"to": "to", "text": "text", "sender": "from"}
 _ACK_WITHIN = {"urgent": timedelta(minutes=5), "high": timedelta(minutes=15)}
+_CONTENT_TYPES = ("image/jpeg", "image/png", "image/webp", "image/heic", "application/pdf",
+                  "text/plain")  # fmt: skip
 _TAKE_WITHIN = {"urgent": timedelta(minutes=15), "high": timedelta(hours=1),
                 "normal": timedelta(hours=4), "low": timedelta(days=1)}  # fmt: skip
 
@@ -205,6 +212,8 @@ class WebConfig:
     session_idle: timedelta = field(default=timedelta(minutes=30), metadata=_meta())
     # how long a `report` sign-in link may wait to be used (once)
     link_lifetime: timedelta = field(default=timedelta(minutes=10), metadata=_meta())
+    # /sign-in: active staff may also sign in with their directory password (needs ldap:)
+    ldap_login: bool = False
 
     def host_port(self) -> tuple[str, int]:
         host, port = _split_address(self.listen)
@@ -285,6 +294,19 @@ class EscalationConfig:
 
 
 @dataclass(frozen=True)
+class AttachmentsConfig:
+    """Files staff send through their server's HTTP upload (XEP-0363), attached to tickets."""
+
+    folder: str = "data/attachments"  # relative to the working directory
+    max_bytes: int = field(default=10 * 1024 * 1024, metadata=_meta(_POSITIVE))
+    content_types: tuple[str, ...] = field(default=_CONTENT_TYPES, metadata=_meta(_MEDIA_TYPE))
+    # the only hosts files are downloaded from; empty: the bot's XMPP domain, its
+    # subdomains and xmpp.server's host (docs/configuration.md: the SSRF consideration)
+    hosts: tuple[str, ...] = field(default=(), metadata=_meta(_address(port_required=False)))
+    timeout: timedelta = timedelta(seconds=60)
+
+
+@dataclass(frozen=True)
 class Config:
     """The whole of bot.yaml."""
 
@@ -298,6 +320,7 @@ class Config:
     notifications: NotificationsConfig = field(default_factory=NotificationsConfig)
     schedule: ScheduleConfig = field(default_factory=ScheduleConfig)
     escalation: EscalationConfig = field(default_factory=EscalationConfig)
+    attachments: AttachmentsConfig = field(default_factory=AttachmentsConfig)
     language: Literal["en", "ru"] = "ru"
 
 
@@ -433,13 +456,29 @@ def _coerce(tp: Any, raw: object, key: str, environ: Mapping[str, str]) -> Any:
             raise _expected(key, "a mapping", raw)
         value_type = get_args(tp)[1]
         return {str(k): _coerce(value_type, v, _join(key, k), environ) for k, v in raw.items()}
+    if get_origin(tp) is tuple:
+        return _as_tuple(get_args(tp)[0], raw, key, environ)
     return _SCALARS[tp](raw, key)
+
+
+def _as_tuple(item: Any, raw: object, key: str, environ: Mapping[str, str]) -> tuple[Any, ...]:
+    """A YAML list, or comma-separated text from the environment."""
+    if isinstance(raw, _EnvText):
+        raw = [_EnvText(part.strip(), raw.source) for part in raw.split(",") if part.strip()]
+    if not isinstance(raw, list):
+        raise _expected(key, "a list", raw)
+    return tuple(_coerce(item, value, key, environ) for value in raw)
 
 
 def _field_value(spec: Field[Any], tp: Any, raw: object, key: str, env: Mapping[str, str]) -> Any:
     """Read a field's value, check it, and lay a mapping over the field's default mapping."""
     value = _coerce(tp, raw, key, env)
     check: _Check | None = spec.metadata.get("check")
+    if isinstance(value, tuple):
+        for item in value:
+            if check is not None and (problem := check(item)):
+                raise _expected(key, problem, item)
+        return value
     if not isinstance(value, dict):
         if check is not None and value is not None and (problem := check(value)):
             raise _expected(key, problem, value)
@@ -505,7 +544,10 @@ _SMS_NEEDS = {"generic": ("url",), "smsru": ("token",), "twilio": ("account", "t
 
 
 def _check_together(config: Config) -> Config:
-    """What one key cannot say alone: the keys an SMS provider needs."""
+    """What one key cannot say alone: the keys an SMS provider needs, the directory a
+    password sign-in asks."""
+    if config.web.ldap_login and config.ldap is None:
+        raise ConfigError("web.ldap_login: needs the ldap: section (the directory to ask)")
     if config.sms is not None:
         for key in _SMS_NEEDS[config.sms.provider]:
             if not getattr(config.sms, key):

@@ -16,6 +16,7 @@ from slixmpp.exceptions import IqError, IqTimeout, PresenceError
 from slixmpp.stanza import Message, Presence
 
 from bot.channels import Envelope, NotConnected, PermanentFailure, TemporaryFailure
+from bot.replies import is_correction
 from bot.xmpp import Handler
 
 log = logging.getLogger(__name__)
@@ -302,8 +303,8 @@ class DepartmentRooms:
             return  # our own line: never a command
         if not nick or msg.get_plugin("delay", check=True) is not None:
             return  # the room itself, or history
-        if msg.xml.find(_SUBJECT) is not None:
-            return
+        if msg.xml.find(_SUBJECT) is not None or is_correction(msg):
+            return  # a correction (XEP-0308) is never run: its command may have run already
         command = room_command(msg["body"], room.nick)
         if command is None or nick not in room.occupants:
             return

@@ -7,6 +7,7 @@ import contextlib
 import hashlib
 import logging
 import random
+import secrets
 import socket
 import ssl
 from collections.abc import Awaitable, Callable
@@ -22,14 +23,21 @@ from bot.archive import sent_message_ids
 from bot.channels import Envelope, NotConnected, PermanentFailure
 from bot.config import XmppConfig
 from bot.receipts import request_acknowledgement
+from bot.replies import is_correction, notice_thread, oob_url, own_text, read_stanza, replied_ticket
+from commands.i18n import t
+from storage import queries
+from storage.db import Sessions
 from storage.models import Outbox
 
 log = logging.getLogger(__name__)
 
 Handler = Callable[[str, str, str | None], Awaitable[str | None]]
+# (the message, the sender's bare JID) -> the reply; bot/files.py
+FileHandler = Callable[[Message, str], Awaitable[str | None]]
 RECONNECT_MAX = 60.0
 MUC_USER = "{http://jabber.org/protocol/muc#user}x"
 KEEPALIVE_INTERVAL = 60
+SENDERS_KEPT = 10_000  # previous bodies remembered; strangers must not grow memory forever
 
 
 def message_key(msg: Message, own_jid: str) -> str | None:
@@ -87,19 +95,39 @@ async def disconnect(client: slixmpp.ClientXMPP, timeout: float = 5.0) -> None:
 
 class HelpdeskBot(slixmpp.ClientXMPP):
     """The always-on bot account: answers one-to-one chat, delivers notifications,
-    keeps itself connected."""
+    keeps itself connected.
 
-    def __init__(self, config: XmppConfig, handler: Handler) -> None:
+    `sessions` (the database) lets a XEP-0461 reply to a notification land on its ticket
+    and a XEP-0308 correction get its note in the sender's language; without it both are
+    read as plain messages. `language` is the default for staff who have none set."""
+
+    def __init__(
+        self,
+        config: XmppConfig,
+        handler: Handler,
+        *,
+        sessions: Sessions | None = None,
+        language: str = "ru",
+    ) -> None:
         super().__init__(config.jid, config.password.reveal())
         self.config = config
         self.handler = handler
+        self.sessions = sessions
+        self.language = language
+        # set by the process when files are attached (bot/files.py): runs, instead of the
+        # command path, for a message that carries a XEP-0066 OOB URL
+        self.file_handler: FileHandler | None = None
+        # each sender's (bare JID) last body that was not a file: a file may name its
+        # ticket with `#N` in the message before it
+        self.previous_body: dict[str, str] = {}
         self.online = asyncio.Event()
         self._stopping = False
         self._senders: dict[str, asyncio.Lock] = {}
         self._backoff = 1.0
         self.rooms = {room.lower() for room in config.rooms.values()}
         configure_tls(self, config)
-        for plugin in ("xep_0030", "xep_0203", "xep_0359", "xep_0092"):
+        # xep_0461 advertises that replies are understood (bot/replies.py reads them)
+        for plugin in ("xep_0030", "xep_0203", "xep_0359", "xep_0092", "xep_0461"):
             self.register_plugin(plugin)
         self.register_plugin(
             "xep_0199", {"keepalive": True, "interval": KEEPALIVE_INTERVAL, "timeout": 30}
@@ -162,14 +190,45 @@ class HelpdeskBot(slixmpp.ClientXMPP):
             return  # a private line from a room occupant or an invitation: not a person
         lock = self._senders.setdefault(sender, asyncio.Lock())
         async with lock:  # one person's commands run in the order they were sent
-            reply = await self.handler(
-                str(msg["from"]), msg["body"], message_key(msg, self.boundjid.bare)
-            )
+            reply = await self._answer(msg, sender)
         if reply is not None:
             answer = self.make_message(mto=msg["from"], mbody=reply, mtype=msg["type"])
             if msg["thread"]:
                 answer["thread"] = msg["thread"]
             answer.send()
+
+    async def _answer(self, msg: Message, sender: str) -> str | None:
+        """The reply to one message: a correction gets a note and is never run (it may
+        have run already), a file goes to the file handler, and anything else to the
+        command core, as `#N <text>` when it answers a ticket's notification."""
+        try:
+            if is_correction(msg):
+                return await self._correction_note(sender)
+            if self.file_handler is not None and oob_url(msg) is not None:
+                return await self.file_handler(msg, sender)
+            line = read_stanza(msg)
+            replied = await replied_ticket(self.sessions, sender, line, bot_jid=self.boundjid.bare)
+        except Exception:
+            ref = secrets.token_hex(3)
+            log.exception("message from %s failed (ref %s)", sender, ref)
+            return t(self.language, "internal_error", ref=ref)
+        text = replied.command if replied is not None else own_text(line)
+        reply = await self.handler(str(msg["from"]), text, message_key(msg, self.boundjid.bare))
+        self._remember(sender, line.body)
+        return reply
+
+    async def _correction_note(self, sender: str) -> str | None:
+        """One line for a staff member; a stranger hears nothing more than before."""
+        if self.sessions is None:
+            return None
+        async with self.sessions() as session:
+            actor = await queries.actor_for_jid(session, sender, self.language)
+        return None if actor is None else t(actor.language, "correction_ignored")
+
+    def _remember(self, sender: str, body: str) -> None:
+        if len(self.previous_body) >= SENDERS_KEPT and sender not in self.previous_body:
+            self.previous_body.clear()
+        self.previous_body[sender] = body
 
 
 class ChatChannel:
@@ -177,7 +236,9 @@ class ChatChannel:
 
     Sends are queued on the stream; `flush()` returns once the server has read them.
     Each notification carries its outbox key as its id (and origin-id) and asks for a
-    receipt and chat markers, so an assignment's acknowledgement can be followed.
+    receipt and chat markers, so an assignment's acknowledgement can be followed; one
+    about a ticket goes in that ticket's thread (`helpdesk-ticket-N`), so a reply to it,
+    or in it, lands on the ticket (bot/replies.py).
     `verify()` asks the bot's own message archive whether an interrupted one arrived."""
 
     ARCHIVE_SLACK = timedelta(minutes=2)  # the server's clock may lag the bot's
@@ -195,6 +256,9 @@ class ChatChannel:
         except InvalidJID as exc:
             raise PermanentFailure(f"not a JID: {envelope.address!r}") from exc
         message = self.bot.make_message(mto=to, mbody=envelope.text, mtype="chat")
+        thread = notice_thread(envelope.text)
+        if thread is not None:  # a reply in it lands on the ticket (bot/replies.py)
+            message["thread"] = thread
         request_acknowledgement(message, envelope.key).send()
 
     async def flush(self, timeout: float = 10.0) -> None:

@@ -106,9 +106,9 @@ EN: dict[str, str] = {
     "event.due": "@{who} set due {new}",
     "event.close": "@{who} closed it",
     "event.reopen": "@{who} reopened it",
-    "notice.open": "New #{n} for @{target} [{prio}{due}] from @{who}: {text}",
-    "notice.assign": "#{n} assigned to @{target} [{prio}{due}] by @{who}: {text}",
-    "notice.change": "#{n}: {event}",
+    "notice.open": "New for @{target} [{prio}{due}]",
+    "notice.assign": "Assigned to @{target} [{prio}{due}] by @{who}",
+    "notice.change": "#{n} {event}",
     # admin
     "dept_added": "Department @{short} ({name}) added.",
     "dept_exists": "Department @{short} exists already.",
@@ -146,10 +146,10 @@ EN: dict[str, str] = {
     "dur.d": "{n} d",
     "dur.h": "{n} h",
     "dur.min": "{n} min",
-    "esc.take": "Not taken for {waited}: #{n} [{prio}] for @{target}: {text}",
-    "esc.due": "Overdue by {late}: #{n} [{prio}, ^{due}] for @{target}{holder}: {text}",
+    "esc.take": "not taken for {waited}",
+    "esc.due": "overdue by {late}",
     "esc.held": ", held by @{login}",
-    "ack.head": "@{login} has neither read nor taken #{n} [{prio}] for {waited}: {text}",
+    "ack.head": "neither read nor taken by @{login} in {waited}",
     "digest.subject": "Helpdesk digest {day}",
     "digest.overdue": "Overdue:",
     "digest.waiting": "Not taken, urgent and high:",
@@ -261,6 +261,85 @@ EN: dict[str, str] = {
     "web.col.contacts": "Contacts",
     "web.col.repeats": "Repeats",
     "web.col.recorded_by": "Recorded by",
+    # files (bot/files.py)
+    "event.attached": "@{who} attached {new}",
+    "files.attached": "File {name} ({size}) attached to #{n}.",
+    "files.already": "File {name} is attached to #{n} already.",
+    "files.too_large": "The file for #{n} is too large: {size}, at most {limit}. "
+    "Nothing was attached.",
+    "files.too_large_stream": "The file for #{n} is too large: more than {limit}. "
+    "Nothing was attached.",
+    "files.refused_type": "Files of type {type} are not accepted (only {allowed}). "
+    "Nothing was attached to #{n}.",
+    "files.bad_url": "The file for #{n} was not downloaded: {url} is not this server's upload "
+    "service. Nothing was attached.",
+    "files.http_error": "The file for #{n} could not be downloaded: the upload service answered "
+    "{status}. Nothing was attached.",
+    "files.timeout": "The file for #{n} did not arrive within {seconds} s. Nothing was attached.",
+    "files.unreachable": "The file for #{n} could not be downloaded: the upload service could not "
+    "be reached or broke off. Nothing was attached.",
+    "files.which_ticket": "Which ticket is this file for? Send it as a reply to a notification "
+    "about the ticket, or with #N in the same or the previous message. Nothing was attached.",
+    "files.head": "Attachments:",
+    "files.line": "{name} ({size}), @{who}, {at}",
+    "files.size.b": "{n} B",
+    "files.size.kb": "{n} KB",
+    "files.size.mb": "{n} MB",
+    "web.attachments": "Attachments",
+    # replies (bot/replies.py)
+    "notice.from": "from {who}",
+    "notice.open_by": "New for @{target} [{prio}{due}], opened by @{who}",
+    "esc.for": "For @{target}{holder} [{prio}{due}]",
+    "correction_ignored": "Corrections are not run as commands: send the command again "
+    "as a new message.",
+    # ad-hoc forms (bot/adhoc.py)
+    "adhoc.new": "New ticket",
+    "adhoc.call": "Record a call",
+    "adhoc.find": "Find customer",
+    "adhoc.mine": "My tickets",
+    "adhoc.plan": "Plan tomorrow",
+    "adhoc.new.instructions": "Open a ticket. Without a customer it is for the chat's current "
+    "customer, if there is one; without a due date it has none.",
+    "adhoc.call.instructions": "Record a call solved on the spot: a ticket opened and closed "
+    "at once.",
+    "adhoc.find.instructions": "Find a customer by phone, name, login or c123.",
+    "adhoc.mine.instructions": "Your open tickets: pick them and what to do with them.",
+    "adhoc.plan.instructions": "Work for tomorrow: a ticket for a person, due tomorrow.",
+    "adhoc.pick.instructions": "'{query}' matches {count} customers: pick one.",
+    "adhoc.pick.more": "Only the first {shown} are listed: refine the query for the others.",
+    "adhoc.field.customer": "Customer: phone, name, login or c123 (optional)",
+    "adhoc.field.query": "Phone, name, login or c123",
+    "adhoc.field.pick": "Customer",
+    "adhoc.field.text": "Text",
+    "adhoc.field.target": "For",
+    "adhoc.field.priority": "Priority",
+    "adhoc.field.due": "Due: today, tomorrow, mon..sun, 27.11 or 2026-11-27 (optional)",
+    "adhoc.field.tickets": "Tickets",
+    "adhoc.field.action": "Action",
+    "adhoc.field.resolution": "Resolution, when closing (optional)",
+    "adhoc.field.person": "Person",
+    "adhoc.action.take": "Take",
+    "adhoc.action.close": "Close",
+    "adhoc.option.department": "@{short} — {name}",
+    "adhoc.forbidden": "You may not use this command.",
+    "adhoc.expired": "This form has expired (a form waits {minutes} min for an answer): "
+    "start the command again.",
+    "adhoc.bad_choice": "'{value}' is not one of the choices for {field}.",
+    "adhoc.need_tickets": "Pick at least one ticket.",
+    "adhoc.pick_first": "'{query}' matches {count} customers: use Next to pick one.",
+    "adhoc.bad_text": "A word of the text cannot be kept as text: remove the quote next to it.",
+    "adhoc.not_your_person": "You may plan only for a person of your departments, not @{name}.",
+    # web: LDAP sign-in (web_readonly/ldap_login.py)
+    "web.ldap_sign_in.title": "Sign in with your password",
+    "web.ldap_sign_in.text": "The login and password of your company account.",
+    "web.ldap_sign_in.login": "Login",
+    "web.ldap_sign_in.password": "Password",
+    "web.ldap_sign_in.button": "Sign in",
+    "web.ldap_sign_in.wrong": "Wrong login or password",
+    "web.ldap_sign_in.unreachable": "The directory is not reachable; type 'report' in chat "
+    "for a sign-in link.",
+    "web.ldap_sign_in.or_report": "Or type 'report' in chat for a one-time sign-in link.",
+    "web.ldap_sign_in.link": "Sign in with your password",
 }
 
 RU: dict[str, str] = {
@@ -361,9 +440,9 @@ RU: dict[str, str] = {
     "event.due": "@{who} поставил(а) срок {new}",
     "event.close": "@{who} закрыл(а)",
     "event.reopen": "@{who} открыл(а) заново",
-    "notice.open": "Новая #{n} для @{target} [{prio}{due}] от @{who}: {text}",
-    "notice.assign": "#{n} передана @{target} [{prio}{due}] от @{who}: {text}",
-    "notice.change": "#{n}: {event}",
+    "notice.open": "Новая для @{target} [{prio}{due}]",
+    "notice.assign": "Передана @{target} [{prio}{due}] от @{who}",
+    "notice.change": "#{n} {event}",
     "dept_added": "Отдел @{short} ({name}) добавлен.",
     "dept_exists": "Отдел @{short} уже есть.",
     "bad_short": "Краткое имя отдела: буквы, цифры, - или _ (до 32).",
@@ -422,10 +501,10 @@ RU: dict[str, str] = {
     "dur.d": "{n} д",
     "dur.h": "{n} ч",
     "dur.min": "{n} мин",
-    "esc.take": "Не взята уже {waited}: #{n} [{prio}] для @{target}: {text}",
-    "esc.due": "Просрочена на {late}: #{n} [{prio}, ^{due}] для @{target}{holder}: {text}",
+    "esc.take": "не взята уже {waited}",
+    "esc.due": "просрочена на {late}",
     "esc.held": ", исполнитель @{login}",
-    "ack.head": "@{login} не прочитал(а) и не взял(а) #{n} [{prio}] за {waited}: {text}",
+    "ack.head": "@{login} не прочитал(а) и не взял(а) за {waited}",
     "digest.subject": "Сводка helpdesk за {day}",
     "digest.overdue": "Просрочены:",
     "digest.waiting": "Не взяты, срочные и высокие:",
@@ -539,6 +618,86 @@ RU: dict[str, str] = {
     "web.col.contacts": "Обращения",
     "web.col.repeats": "Повторные",
     "web.col.recorded_by": "Записал(а)",
+    # files (bot/files.py)
+    "event.attached": "@{who} прикрепил(а) {new}",
+    "files.attached": "Файл {name} ({size}) прикреплён к #{n}.",
+    "files.already": "Файл {name} уже прикреплён к #{n}.",
+    "files.too_large": "Файл для #{n} слишком большой: {size}, можно не больше {limit}. "
+    "Ничего не прикреплено.",
+    "files.too_large_stream": "Файл для #{n} слишком большой: больше {limit}. "
+    "Ничего не прикреплено.",
+    "files.refused_type": "Файлы типа {type} не принимаются (только {allowed}). "
+    "К #{n} ничего не прикреплено.",
+    "files.bad_url": "Файл для #{n} не скачан: {url} — не сервис загрузки этого сервера. "
+    "Ничего не прикреплено.",
+    "files.http_error": "Файл для #{n} не удалось скачать: сервис загрузки ответил {status}. "
+    "Ничего не прикреплено.",
+    "files.timeout": "Файл для #{n} не пришёл за {seconds} с. Ничего не прикреплено.",
+    "files.unreachable": "Файл для #{n} не удалось скачать: сервис загрузки недоступен "
+    "или оборвал передачу. Ничего не прикреплено.",
+    "files.which_ticket": "К какой заявке этот файл? Отправьте его ответом на уведомление "
+    "о заявке или с #N в том же или предыдущем сообщении. Ничего не прикреплено.",
+    "files.head": "Вложения:",
+    "files.line": "{name} ({size}), @{who}, {at}",
+    "files.size.b": "{n} Б",
+    "files.size.kb": "{n} КБ",
+    "files.size.mb": "{n} МБ",
+    "web.attachments": "Вложения",
+    # replies (bot/replies.py)
+    "notice.from": "от {who}",
+    "notice.open_by": "Новая для @{target} [{prio}{due}], открыл(а) @{who}",
+    "esc.for": "Для @{target}{holder} [{prio}{due}]",
+    "correction_ignored": "Исправления не выполняются как команды: отправьте команду "
+    "заново новым сообщением.",
+    # ad-hoc forms (bot/adhoc.py)
+    "adhoc.new": "Новая заявка",
+    "adhoc.call": "Записать звонок",
+    "adhoc.find": "Найти клиента",
+    "adhoc.mine": "Мои заявки",
+    "adhoc.plan": "План на завтра",
+    "adhoc.new.instructions": "Открыть заявку. Без клиента она для текущего клиента чата, "
+    "если он есть; без срока — бессрочная.",
+    "adhoc.call.instructions": "Записать звонок, решённый сразу: заявка открыта и закрыта.",
+    "adhoc.find.instructions": "Найти клиента по телефону, имени, логину или c123.",
+    "adhoc.mine.instructions": "Ваши открытые заявки: отметьте их и выберите действие.",
+    "adhoc.plan.instructions": "Работа на завтра: заявка сотруднику со сроком на завтра.",
+    "adhoc.pick.instructions": "По запросу «{query}» найдено клиентов: {count}. Выберите одного.",
+    "adhoc.pick.more": "Показаны первые {shown}: уточните запрос, чтобы найти остальных.",
+    "adhoc.field.customer": "Клиент: телефон, имя, логин или c123 (необязательно)",
+    "adhoc.field.query": "Телефон, имя, логин или c123",
+    "adhoc.field.pick": "Клиент",
+    "adhoc.field.text": "Текст",
+    "adhoc.field.target": "Кому",
+    "adhoc.field.priority": "Приоритет",
+    "adhoc.field.due": "Срок: сегодня, завтра, пн..вс, 27.11 или 2026-11-27 (необязательно)",
+    "adhoc.field.tickets": "Заявки",
+    "adhoc.field.action": "Действие",
+    "adhoc.field.resolution": "Решение, при закрытии (необязательно)",
+    "adhoc.field.person": "Сотрудник",
+    "adhoc.action.take": "Взять",
+    "adhoc.action.close": "Закрыть",
+    "adhoc.option.department": "@{short} — {name}",
+    "adhoc.forbidden": "Эта команда вам недоступна.",
+    "adhoc.expired": "Форма устарела (форма ждёт ответа {minutes} мин): запустите команду заново.",
+    "adhoc.bad_choice": "«{value}» — не из списка для поля «{field}».",
+    "adhoc.need_tickets": "Отметьте хотя бы одну заявку.",
+    "adhoc.pick_first": "По запросу «{query}» найдено клиентов: {count}; нажмите «Далее», "
+    "чтобы выбрать одного.",
+    "adhoc.bad_text": "Слово текста нельзя сохранить как текст: уберите кавычку рядом с ним.",
+    "adhoc.not_your_person": "Планировать можно только для сотрудника ваших отделов, "
+    "не для @{name}.",
+    # web: LDAP sign-in (web_readonly/ldap_login.py)
+    "web.ldap_sign_in.title": "Вход по паролю",
+    "web.ldap_sign_in.text": "Логин и пароль вашей рабочей учётной записи.",
+    "web.ldap_sign_in.login": "Логин",
+    "web.ldap_sign_in.password": "Пароль",
+    "web.ldap_sign_in.button": "Войти",
+    "web.ldap_sign_in.wrong": "Неверный логин или пароль",
+    "web.ldap_sign_in.unreachable": "Каталог недоступен; напишите в чат «отчёт», "
+    "чтобы получить ссылку для входа.",
+    "web.ldap_sign_in.or_report": "Или напишите в чат «отчёт»: бот пришлёт одноразовую "
+    "ссылку для входа.",
+    "web.ldap_sign_in.link": "Войти по паролю",
 }
 
 CATALOG = {"en": EN, "ru": RU}

@@ -18,7 +18,16 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from commands import planning
 from commands.context import Context, DepartmentNames
 from commands.i18n import t
-from commands.notify import UTC, Notice, Rules, e164, is_urgent, rows_for, sms_quiet
+from commands.notify import (
+    UTC,
+    Notice,
+    Rules,
+    e164,
+    is_urgent,
+    notice_text,
+    rows_for,
+    sms_quiet,
+)
 from commands.planning import ticket_line
 from commands.tokens import Tokens
 from commands.workflow import due_text
@@ -372,15 +381,17 @@ def _escalation(
         holder = names.get(ticket.holder_id, "?")  # the target is named already
 
     def render(language: str) -> str:
-        common = {"n": ticket.id, "prio": t(language, f"prio.{ticket.priority}")}
-        common |= {"target": target, "text": ticket.text}
+        """`#N !prio text — not taken for 2 h` (or `— overdue by 1 d`), then for whom."""
+        prio, due = t(language, f"prio.{ticket.priority}"), ""
         if kind == "take":
-            waited = duration_text(language, now - ticket.created_at)
-            return t(language, "esc.take", waited=waited, **common)
-        assert ticket.due is not None
-        late = duration_text(language, timedelta(days=(today - ticket.due).days))
+            why = t(language, "esc.take", waited=duration_text(language, now - ticket.created_at))
+        else:
+            assert ticket.due is not None
+            late = duration_text(language, timedelta(days=(today - ticket.due).days))
+            why, due = t(language, "esc.due", late=late), f", ^{due_text(ticket.due)}"
         held = t(language, "esc.held", login=holder) if holder else ""
-        return t(language, "esc.due", late=late, due=due_text(ticket.due), holder=held, **common)
+        whom = t(language, "esc.for", target=target, holder=held, prio=prio, due=due)
+        return notice_text(ticket.id, ticket.priority, ticket.text, why, [whom])
 
     return render
 
@@ -428,8 +439,10 @@ def _settled(ticket: Ticket, staff: Staff) -> bool:
 
 def _ack_head(ticket: Ticket, staff: Staff, waited: timedelta) -> Callable[[str], str]:
     def render(language: str) -> str:
+        """`#N !prio text — neither read nor taken by @login in 10 min`, then for whom."""
         prio, span = t(language, f"prio.{ticket.priority}"), duration_text(language, waited)
-        said = {"login": staff.login, "n": ticket.id, "text": ticket.text}
-        return t(language, "ack.head", prio=prio, waited=span, **said)
+        why = t(language, "ack.head", login=staff.login, waited=span)
+        whom = t(language, "esc.for", target=staff.login, holder="", prio=prio, due="")
+        return notice_text(ticket.id, ticket.priority, ticket.text, why, [whom])
 
     return render

@@ -8,7 +8,7 @@ notices are new keys by construction, and the scheduled jobs insert theirs with
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
@@ -145,3 +145,68 @@ def ack_window(rules: Rules, priority: int) -> timedelta | None:
 
 def is_urgent(priority: int) -> bool:
     return priority >= Priority.URGENT.value
+
+
+# --- the text: a first line short enough for a phone's notification shade ----------------
+
+SHORT = 60  # characters of the ticket's (or the event's) text on the first line
+ELLIPSIS = "…"
+
+
+def one_line(text: str) -> str:
+    """`text` with its line breaks and runs of spaces as single spaces."""
+    return " ".join(text.split())
+
+
+def shorten(text: str, limit: int = SHORT) -> str:
+    """`text` on one line; when longer than `limit`, cut at the last space within it (at
+    `limit` itself when that space comes too early) and ended with an ellipsis."""
+    line = one_line(text)
+    if len(line) <= limit:
+        return line
+    cut = line[:limit]
+    space = cut.rfind(" ")
+    if space >= limit // 2:
+        cut = cut[:space]
+    return cut.rstrip(" ,.;:-—") + ELLIPSIS
+
+
+def priority_mark(priority: int) -> str:
+    """` !high`, ` !urgent`, ` !low`: the token that sets it; nothing for normal."""
+    if priority == Priority.NORMAL.value:
+        return ""
+    try:
+        return f" !{Priority(priority).name.lower()}"
+    except ValueError:  # not one of the four: shown as nothing rather than failing
+        return ""
+
+
+def _cyrillic(word: str) -> bool:
+    return all("а" <= c <= "я" or c in "ё-" for c in word.lower())
+
+
+def short_name(full_name: str) -> str:
+    """`Иванова Анна Петровна` as `Иванова А.П.`, as a surname, name and patronymic is
+    said at work; any other name stays whole."""
+    words = full_name.split()
+    if len(words) != 3 or not all(_cyrillic(word) for word in words):
+        return one_line(full_name)
+    return f"{words[0]} {words[1][0]}.{words[2][0]}."
+
+
+def notice_text(
+    number: int, priority: int, summary: str, tail: str = "", details: Sequence[str] = ()
+) -> str:
+    """A notification about ticket #number. Its first line is what a phone shows in its
+    notification shade: `#124 !high printer jams — from Иванова А.П.` (the number, the
+    priority when not normal, the start of `summary`, then `tail`). The `details` follow
+    on lines of their own, and `summary` in full when the first line had to cut it.
+
+    The first line always starts with `#N`: the chat channel gives the message the
+    ticket's XMPP thread from it (bot/replies.py)."""
+    short = shorten(summary)
+    head = f"#{number}{priority_mark(priority)} {short}"
+    lines = [f"{head} — {tail}" if tail else head, *details]
+    if short != one_line(summary):
+        lines.append(summary.strip())
+    return "\n".join(lines)

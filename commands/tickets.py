@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from commands import lookup, workflow
+from commands import attachments, lookup, workflow
 from commands.context import Context
 from commands.errors import CommandError, UsageError
 from commands.registry import REGISTRY, WORKERS
@@ -99,7 +99,9 @@ async def _card(ctx: Context, ticket: Ticket) -> str:
     if name := await queries.customer_name(ctx.session, ticket.customer_id):
         lines.append(ctx.t("show_customer", name=name))
     at = ctx.local(ticket.created_at).strftime("%d.%m.%Y %H:%M")
-    lines += [ctx.t("show_creator", login=names[ticket.creator_id], at=at), ctx.t("show_history")]
+    lines.append(ctx.t("show_creator", login=names[ticket.creator_id], at=at))
+    lines += await attachments.card_lines(ctx, ticket.id)
+    lines.append(ctx.t("show_history"))
     for event in events:
         when = ctx.local(event.at).strftime("%d.%m %H:%M")
         who = names.get(event.actor_id, "?") if event.actor_id else "?"

@@ -9,6 +9,7 @@ from datetime import date
 
 from commands.context import Context
 from commands.i18n import t
+from commands.notify import notice_text, short_name
 from storage import queries
 from storage.models import Kind, Role, Staff, Status, Ticket, TicketEvent
 
@@ -81,13 +82,36 @@ async def change_recipients(ctx: Context, ticket: Ticket) -> Sequence[Staff]:
 RenderFn = Callable[[str], str]
 
 
-def _routed_notice(ticket: Ticket, target: str, key: str, who: str) -> RenderFn:
+async def _routed_notice(ctx: Context, ticket: Ticket, target: str, key: str) -> RenderFn:
+    """A ticket opened for or assigned to `target`: `#N !prio text — from <customer>`
+    (from its creator when it has no customer), then where it goes and who sent it."""
+    customer = await queries.customer_name(ctx.session, ticket.customer_id)
+    if customer is not None:
+        origin = short_name(customer)
+    elif ticket.creator_id == ctx.actor.id:
+        origin = f"@{ctx.actor.login}"
+    else:
+        names = await queries.names_of_staff(ctx.session, {ticket.creator_id})
+        origin = f"@{names.get(ticket.creator_id, '?')}"
+    if key == "notice.open" and customer is not None:
+        key = "notice.open_by"  # the first line names the customer: say who opened it
+
     def render(language: str) -> str:
         due = f", ^{due_text(ticket.due)}" if ticket.due else ""
         prio = t(language, f"prio.{ticket.priority}")
-        return t(
-            language, key, n=ticket.id, target=target, prio=prio, due=due, who=who, text=ticket.text
-        )
+        line = t(language, key, target=target, prio=prio, due=due, who=ctx.actor.login)
+        tail = t(language, "notice.from", who=origin)
+        return notice_text(ticket.id, ticket.priority, ticket.text, tail, [line])
+
+    return render
+
+
+def change_notice(ticket: Ticket, event: TicketEvent, who: str) -> RenderFn:
+    """A change of a ticket (comment, take, close, ...) as its history line says it:
+    `#N !prio @who: text`, cut short on the first line and then given in full."""
+
+    def render(language: str) -> str:
+        return notice_text(ticket.id, ticket.priority, event_line(language, event, who))
 
     return render
 
@@ -95,10 +119,7 @@ def _routed_notice(ticket: Ticket, target: str, key: str, who: str) -> RenderFn:
 async def _notify_change(
     ctx: Context, ticket: Ticket, event: TicketEvent, also: Sequence[Staff] = ()
 ) -> None:
-    def render(language: str) -> str:
-        line = event_line(language, event, ctx.actor.login)
-        return t(language, "notice.change", n=ticket.id, event=line)
-
+    render = change_notice(ticket, event, ctx.actor.login)
     ctx.notify([*await change_recipients(ctx, ticket), *also], event, render, ticket=ticket)
 
 
@@ -143,7 +164,7 @@ async def open_ticket(
     await ctx.session.flush()
     event = await _event(ctx, ticket, "open", new=target.name)
     if kind is Kind.TICKET:
-        render = _routed_notice(ticket, target.name, "notice.open", ctx.actor.login)
+        render = await _routed_notice(ctx, ticket, target.name, "notice.open")
         recipients = await routed_recipients(ctx, ticket)
         ctx.notify(recipients, event, render, ticket=ticket, routed=True)
         if target.staff is None:  # a person's ticket is not for their colleagues' eyes
@@ -181,7 +202,7 @@ async def assign(ctx: Context, ticket: Ticket, target: Target) -> None:
         if ticket.status == Status.IN_PROGRESS.value:
             ticket.status = Status.NEW.value
     event = await _event(ctx, ticket, "assign", field="target", old=old, new=target.name)
-    render = _routed_notice(ticket, target.name, "notice.assign", ctx.actor.login)
+    render = await _routed_notice(ctx, ticket, target.name, "notice.assign")
     routed = await routed_recipients(ctx, ticket)
     ctx.notify(routed, event, render, ticket=ticket, routed=True)
     told = {staff.id for staff in routed}

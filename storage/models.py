@@ -6,6 +6,7 @@ import enum
 from datetime import date, datetime
 
 from sqlalchemy import (
+    BigInteger,
     Boolean,
     Column,
     Date,
@@ -181,9 +182,7 @@ class Ticket(Base):
         # the index alone, with the columns of visible_to() and of the groups
         Index("ix_tickets_open_report", "status", *_REPORT_COLUMNS),
         Index("ix_tickets_due_report", "status", "due", *_REPORT_COLUMNS, "id"),
-        Index(
-            "ix_tickets_created_report", "created_at", *_REPORT_COLUMNS, "taken_at", "closed_at"
-        ),
+        Index("ix_tickets_created_report", "created_at", *_REPORT_COLUMNS, "taken_at", "closed_at"),
         Index("ix_tickets_closed_report", "closed_at", *_REPORT_COLUMNS),
     )
 
@@ -305,3 +304,21 @@ class WebSession(Base):
     staff_id: Mapped[int] = mapped_column(ForeignKey("staff.id", ondelete="CASCADE"), index=True)
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
     last_seen_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow, index=True)
+
+
+class Attachment(Base):
+    """A file a staff member sent to a ticket from chat (XEP-0363 upload), stored under
+    attachments.folder by its SHA-256; the same content is stored once."""
+
+    __tablename__ = "attachments"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    ticket_id: Mapped[int] = mapped_column(ForeignKey("tickets.id", ondelete="CASCADE"), index=True)
+    staff_id: Mapped[int] = mapped_column(ForeignKey("staff.id"))  # who sent it
+    file_name: Mapped[str] = mapped_column(String(255))
+    content_type: Mapped[str] = mapped_column(String(127))
+    size: Mapped[int] = mapped_column(BigInteger)  # bytes
+    sha256: Mapped[str] = mapped_column(String(64))
+    stored_path: Mapped[str] = mapped_column(String(255))  # relative to attachments.folder
+    source_url: Mapped[str] = mapped_column(Text)  # where it was downloaded from
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)

@@ -227,7 +227,7 @@ async def test_take_over(bot: DialogBot, holder: str, taker: str, n: int, allowe
     held = f"#{n} is held by @{holder}; you may not take it over."
     await attempt(bot, taker, f"take #{n}", n, f"#{n} is yours now." if allowed else held, allowed)
     if allowed:  # the one it was taken from is told
-        assert bot.inbox(holder) == [f"#{n}: @{taker} took it"]
+        assert bot.inbox(holder) == [f"#{n} @{taker} took it"]
 
 
 async def test_a_coordinator_takes_over_from_a_switched_off_holder(bot: DialogBot) -> None:
@@ -289,7 +289,7 @@ async def test_an_inactive_person_is_a_stranger(bot: DialogBot) -> None:
     assert (unknown or "").startswith("@w2 is not a department or a person.")
     assert await bot.say("operator", "new y @it") == "Ticket #5 opened for @it."
     assert bot.inbox("w2") == []
-    assert bot.inbox("w1") == ["New #5 for @it [normal] from @operator: y"]
+    assert bot.inbox("w1") == ["#5 y — from @operator\nNew for @it [normal]"]
 
 
 @pytest.mark.parametrize("login", ["admin", "head_it", "w1", "operator"])

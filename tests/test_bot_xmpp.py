@@ -121,23 +121,25 @@ async def test_a_tickets_whole_life_between_real_clients(helpdesk: Helpdesk_) ->
     assert opened == "Ticket #1 opened for @it."
     for member in (head, w1, w2):  # every member of IT and its head, at once
         notice = await member.expect(from_=bot)
-        assert notice.body.startswith("New #1 for @it [high]")
+        assert notice.body == (
+            "#1 !high printer on floor 3 jams — from @operator\nNew for @it [high]"
+        )
     await operator.expect_none(0.3, from_=bot)  # never the one who did it
 
     assert await w1.ask(bot, "take #1") == "#1 is yours now."
-    assert (await operator.expect(from_=bot)).body == "#1: @w1 took it"
-    assert (await head.expect(from_=bot)).body == "#1: @w1 took it"
+    assert (await operator.expect(from_=bot)).body == "#1 !high @w1 took it"
+    assert (await head.expect(from_=bot)).body == "#1 !high @w1 took it"
     assert await w2.ask(bot, "take #1") == "#1 is held by @w1; you may not take it over."
 
     assert await w1.ask(bot, "#1 replaced the roller") == "Comment added to #1."
     for told in (operator, head):
-        assert (await told.expect(from_=bot)).body == "#1: @w1: replaced the roller"
+        assert (await told.expect(from_=bot)).body == "#1 !high @w1: replaced the roller"
     assert await w1.ask(bot, "close #1 done") == "#1 closed."
     for told in (operator, head):
-        assert (await told.expect(from_=bot)).body == "#1: @w1 closed it: done"
+        assert (await told.expect(from_=bot)).body == "#1 !high @w1 closed it: done"
     assert await operator.ask(bot, "reopen #1 still jams") == "#1 reopened."
     for told in (w1, head):
-        assert (await told.expect(from_=bot)).body == "#1: @operator reopened it: still jams"
+        assert (await told.expect(from_=bot)).body == "#1 !high @operator reopened it: still jams"
     await w2.expect_none(0.2, from_=bot)  # not the holder, creator or head: not told
     card = await head.ask(bot, "show #1")
     assert "Held by: @w1" in card and "@w1 closed it: done" in card
@@ -149,8 +151,8 @@ async def test_visibility_across_roles(helpdesk: Helpdesk_) -> None:
     ]
     bot = helpdesk.jid
     assert await operator.ask(bot, "new for w1 only @w1", timeout=10) == "Ticket #1 opened for @w1."
-    assert (await w1.expect(from_=bot)).body.startswith("New #1 for @w1")
-    assert (await head.expect(from_=bot)).body.startswith("New #1 for @w1")
+    assert (await w1.expect(from_=bot)).body.startswith("#1 for w1 only — from @operator\n")
+    assert (await head.expect(from_=bot)).body.startswith("#1 for w1 only — from @operator\n")
     await w2.expect_none(0.3, from_=bot)  # a colleague is not told
     assert (await w1.ask(bot, "show #1")).startswith("#1 [normal, new]")
     assert (await head.ask(bot, "show #1")).startswith("#1 [normal, new]")
@@ -211,7 +213,7 @@ async def test_notifications_queued_while_down_are_delivered_after_restart(
     await engine.dispose()
     helpdesk.start()
     notice = await w1.expect(timeout=10, from_=helpdesk.jid)
-    assert notice.body.startswith("New #1 for @w1")
+    assert notice.body == "#1 queued — from @operator\nNew for @w1 [normal]"
     await w1.expect_none(0.5, from_=helpdesk.jid)
     engine = make_engine(helpdesk.config.database.url)
     async with engine.connect() as conn:

@@ -78,7 +78,7 @@ def test_config_is_accepted_before_or_after_the_subcommand(config: Path) -> None
 
 def test_db_upgrade_applies_once(config: Path, capsys: pytest.CaptureFixture[str]) -> None:
     code, out, _ = helpdesk(capsys, "db", "upgrade", "--config", str(config))
-    assert (code, out.strip()) == (0, "applied: 0001, 0002, 0003, 0004")
+    assert (code, out.strip()) == (0, "applied: 0001, 0002, 0003, 0004, 0005, 0006")
     code, out, _ = helpdesk(capsys, "--config", str(config), "db", "upgrade")
     assert (code, out.strip()) == (0, "the database is up to date")
 

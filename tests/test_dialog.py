@@ -69,16 +69,16 @@ def usage(word: str) -> str:
 
 async def test_open_take_comment_close_reopen(bot: DialogBot) -> None:
     await says(bot, "operator: new printer jams @it !high ^tomorrow => Ticket #1 opened for @it.")
-    notice = "New #1 for @it [high, ^26.11.2026] from @operator: printer jams"
+    notice = "#1 !high printer jams — from @operator\nNew for @it [high, ^26.11.2026]"
     # the department's members (multi through an extra department) and its head
     assert notified(bot) == {login: [notice] for login in ("head_it", "w1", "w2", "multi")}
 
     by_w1, by_op = {"operator", "head_it"}, {"w1", "head_it"}
     steps = [  # who, message, reply, notification; holder, creator and head, never the actor
-        ("w1", "take #1", "#1 is yours now.", "#1: @w1 took it", by_w1),
-        ("w1", "#1 new roller", "Comment added to #1.", "#1: @w1: new roller", by_w1),
-        ("w1", "close #1 done", "#1 closed.", "#1: @w1 closed it: done", by_w1),
-        ("operator", "reopen #1 bad", "#1 reopened.", "#1: @operator reopened it: bad", by_op),
+        ("w1", "take #1", "#1 is yours now.", "#1 !high @w1 took it", by_w1),
+        ("w1", "#1 new roller", "Comment added to #1.", "#1 !high @w1: new roller", by_w1),
+        ("w1", "close #1 done", "#1 closed.", "#1 !high @w1 closed it: done", by_w1),
+        ("operator", "reopen #1 bad", "#1 reopened.", "#1 !high @operator reopened it: bad", by_op),
     ]
     for login, text, reply, notice, recipients in steps:
         assert await bot.say(login, text) == reply
@@ -89,16 +89,16 @@ async def test_open_take_comment_close_reopen(bot: DialogBot) -> None:
         "#1 [high, in progress] printer jams\nDepartment: @it\nHeld by: @w1\nDue: 26.11.2026\n"
         "Opened by @operator on 25.11.2026 12:00\nHistory:\n  25.11 12:00 @operator opened it"
     )
-    history = [f"#1: {line.split(' ', 4)[-1]}" for line in card.splitlines()[7:]]
+    history = [f"#1 !high {line.split(' ', 4)[-1]}" for line in card.splitlines()[7:]]
     assert history == [step[3] for step in steps]
 
 
 async def test_a_personal_ticket_notifies_that_person_and_their_head(bot: DialogBot) -> None:
     await says(bot, "operator: new vpn broken @w2 => Ticket #1 opened for @w2.")
-    notice = "New #1 for @w2 [normal] from @operator: vpn broken"
+    notice = "#1 vpn broken — from @operator\nNew for @w2 [normal]"
     assert notified(bot) == {"w2": [notice], "head_it": [notice]}
     await says(bot, "head_it: #1 on it => Comment added to #1.")
-    assert notified(bot) == {"w2": ["#1: @head_it: on it"], "operator": ["#1: @head_it: on it"]}
+    assert notified(bot) == {"w2": ["#1 @head_it: on it"], "operator": ["#1 @head_it: on it"]}
 
 
 async def test_assign_notifies_the_old_and_the_new_parties(bot: DialogBot) -> None:
@@ -106,7 +106,7 @@ async def test_assign_notifies_the_old_and_the_new_parties(bot: DialogBot) -> No
     await run(bot, "w1", "take #1")
     notified(bot)
     await says(bot, "head_it: assign #1 @hr1 => #1 assigned to @hr1.")
-    notice = "#1 assigned to @hr1 [normal] by @head_it: printer"
+    notice = "#1 printer — from @operator\nAssigned to @hr1 [normal] by @head_it"
     assert notified(bot) == {r: [notice] for r in ("hr1", "head_hr", "w1", "operator")}
     card = await bot.say("admin", "show #1") or ""
     assert "Department: @hr\nFor: @hr1\nHeld by: nobody yet" in card
@@ -249,7 +249,7 @@ async def test_notifications_survive_a_failing_transport(
     assert await bot.delivery.deliver_due() == 0  # its retry is not due yet
     bot.clock.now = NOW + timedelta(minutes=1)
     assert await bot.delivery.deliver_due() == 1
-    assert notified(bot) == {"head_it": ["New #1 for @it [normal] from @operator: printer"]}
+    assert notified(bot) == {"head_it": ["#1 printer — from @operator\nNew for @it [normal]"]}
     assert await bot.delivery.deliver_due() == 0  # and only once
 
     async def offline(envelope: Envelope) -> None:
@@ -266,8 +266,8 @@ async def test_russian_replies_and_aliases(bot: DialogBot) -> None:
     await says(bot, "admin: staff set w1 lang ru => @w1: lang is ru now.")
     await run(bot, "operator", "new printer @it")
     got = notified(bot)
-    assert got["w1"] == ["Новая #1 для @it [обычный] от @operator: printer"]
-    assert got["head_it"] == ["New #1 for @it [normal] from @operator: printer"]
+    assert got["w1"] == ["#1 printer — от @operator\nНовая для @it [обычный]"]
+    assert got["head_it"] == ["#1 printer — from @operator\nNew for @it [normal]"]
     await says(
         bot,
         """
@@ -280,7 +280,7 @@ async def test_russian_replies_and_aliases(bot: DialogBot) -> None:
         operator: reopen #1 => #1 reopened.
         """,
     )
-    assert notified(bot)["w1"] == ["#1: @operator открыл(а) заново"]
+    assert notified(bot)["w1"] == ["#1 @operator открыл(а) заново"]
     assert (await bot.say("w1", "помощь") or "").startswith("Доступные вам команды")
 
 
@@ -410,8 +410,8 @@ async def test_admin_adds_sets_and_switches_off(bot: DialogBot) -> None:
         """,  # noqa: E501
     )  # petrov, new, gets what his departments get; w1 closed #2 as a coordinator of it
     assert bot.inbox("petrov") == [
-        "New #1 for @fin [normal] from @operator: invoices",
-        "New #3 for @it [normal] from @operator: printer",
+        "#1 invoices — from @operator\nNew for @fin [normal]",
+        "#3 printer — from @operator\nNew for @it [normal]",
     ]
     assert numbers(await bot.say("petrov", "list")) == [3, 1]
     assert "@w1 closed it" in (await bot.say("head_it", "show #2") or "")  # history kept
@@ -442,7 +442,7 @@ async def test_a_coordinator_sees_what_they_opened_for_another_department(
     await run(bot, "head_hr", "new laptop for a new hire @it")
     assert (await bot.say("head_hr", "show #1") or "").startswith("#1 [normal, new] laptop")
     await run(bot, "w1", "take #1")
-    assert notified(bot)["head_hr"] == ["#1: @w1 took it"]  # and is told, as its creator
+    assert notified(bot)["head_hr"] == ["#1 @w1 took it"]  # and is told, as its creator
 
 
 async def test_switched_off_staff_come_back_with_their_history(bot: DialogBot) -> None:

@@ -198,9 +198,9 @@ async def test_a_working_day_of_jobs(bot: DialogBot) -> None:
     )
     assert log == [
         # 07:00: the first run of the day finds yesterday's leftovers
-        "07:00 head_hr: Not taken for 14 h: #4 [normal] for @hr1: vacation form",
-        "07:00 head_it: Not taken for 14 h: #1 [high] for @it: printer jams",
-        "07:00 head_it: Overdue by 1 d: #2 [normal, ^24.11.2026] for @w1: quarterly report",
+        "07:00 head_hr: #4 vacation form — not taken for 14 h\nFor @hr1 [normal]",
+        "07:00 head_it: #1 !high printer jams — not taken for 14 h\nFor @it [high]",
+        "07:00 head_it: #2 quarterly report — overdue by 1 d\nFor @w1 [normal, ^24.11.2026]",
         # 08:30: the agenda, for those with something due, and no one else
         "08:30 hr1: Due today or overdue for @hr1:\n"
         "#4 [normal, new] vacation form (@hr → @hr1, ^25.11.2026)",
@@ -209,26 +209,28 @@ async def test_a_working_day_of_jobs(bot: DialogBot) -> None:
         "08:30 w2: Due today or overdue for @w2:\n"
         "#3 [high, in progress] replace cartridge (@it → @w2, ^25.11.2026)",
         # an urgent assignment nobody reads: SMS after 5 min, the head after 10
-        "10:00 head_it: New #5 for @w1 [urgent] from @operator: server down",
-        "10:00 w1: New #5 for @w1 [urgent] from @operator: server down",
-        f"10:05 sms {W1_PHONE}: New #5 for @w1 [urgent] from @operator: server down",
-        "10:10 head_it: @w1 has neither read nor taken #5 [urgent] for 10 min: server down",
-        "10:15 admin: Not taken for 15 min: #5 [urgent] for @w1: server down",
-        "10:15 head_it: Not taken for 15 min: #5 [urgent] for @w1: server down",
-        "10:30 head_it: #5: @w1 took it",
-        "10:30 operator: #5: @w1 took it",
+        "10:00 head_it: #5 !urgent server down — from @operator\nNew for @w1 [urgent]",
+        "10:00 w1: #5 !urgent server down — from @operator\nNew for @w1 [urgent]",
+        f"10:05 sms {W1_PHONE}: #5 !urgent server down — from @operator\nNew for @w1 [urgent]",
+        "10:10 head_it: #5 !urgent server down — neither read nor taken by @w1 in 10 min\n"
+        "For @w1 [urgent]",
+        "10:15 admin: #5 !urgent server down — not taken for 15 min\nFor @w1 [urgent]",
+        "10:15 head_it: #5 !urgent server down — not taken for 15 min\nFor @w1 [urgent]",
+        "10:30 head_it: #5 !urgent @w1 took it",
+        "10:30 operator: #5 !urgent @w1 took it",
         # one read at once: no SMS, no head; not taken, so still escalated
-        "12:00 head_it: New #6 for @w2 [urgent] from @operator: mail is slow",
-        "12:00 w2: New #6 for @w2 [urgent] from @operator: mail is slow",
-        "12:15 admin: Not taken for 15 min: #6 [urgent] for @w2: mail is slow",
-        "12:15 head_it: Not taken for 15 min: #6 [urgent] for @w2: mail is slow",
-        "12:20 head_it: #6: @w2 took it",
-        "12:20 operator: #6: @w2 took it",
+        "12:00 head_it: #6 !urgent mail is slow — from @operator\nNew for @w2 [urgent]",
+        "12:00 w2: #6 !urgent mail is slow — from @operator\nNew for @w2 [urgent]",
+        "12:15 admin: #6 !urgent mail is slow — not taken for 15 min\nFor @w2 [urgent]",
+        "12:15 head_it: #6 !urgent mail is slow — not taken for 15 min\nFor @w2 [urgent]",
+        "12:20 head_it: #6 !urgent @w2 took it",
+        "12:20 operator: #6 !urgent @w2 took it",
         # high, for someone without a phone: the head hears when the SMS would go
-        "14:00 head_hr: New #7 for @hr1 [high] from @operator: vpn broken",
-        "14:00 hr1: New #7 for @hr1 [high] from @operator: vpn broken",
-        "14:15 head_hr: @hr1 has neither read nor taken #7 [high] for 15 min: vpn broken",
-        "15:00 head_hr: Not taken for 1 h: #7 [high] for @hr1: vpn broken",
+        "14:00 head_hr: #7 !high vpn broken — from @operator\nNew for @hr1 [high]",
+        "14:00 hr1: #7 !high vpn broken — from @operator\nNew for @hr1 [high]",
+        "14:15 head_hr: #7 !high vpn broken — neither read nor taken by @hr1 in 15 min\n"
+        "For @hr1 [high]",
+        "15:00 head_hr: #7 !high vpn broken — not taken for 1 h\nFor @hr1 [high]",
         # 18:00: the digest, to the heads who chose it
         "18:00 mail admin@corp.example: Helpdesk digest 25.11.2026",
         "18:00 mail head_it@corp.example: Helpdesk digest 25.11.2026",
@@ -237,12 +239,12 @@ async def test_a_working_day_of_jobs(bot: DialogBot) -> None:
     # the next morning: what is still not taken or overdue is escalated again, once
     log = await day.run(26, "07:00", "09:00")
     assert log == [
-        "07:00 head_hr: Not taken for 1 d 14 h: #4 [normal] for @hr1: vacation form",
-        "07:00 head_hr: Not taken for 17 h: #7 [high] for @hr1: vpn broken",
-        "07:00 head_hr: Overdue by 1 d: #4 [normal, ^25.11.2026] for @hr1: vacation form",
-        "07:00 head_it: Not taken for 1 d 14 h: #1 [high] for @it: printer jams",
-        "07:00 head_it: Overdue by 2 d: #2 [normal, ^24.11.2026] for @w1: quarterly report",
-        "07:00 head_it: Overdue by 1 d: #3 [high, ^25.11.2026] for @w2: replace cartridge",
+        "07:00 head_hr: #4 vacation form — not taken for 1 d 14 h\nFor @hr1 [normal]",
+        "07:00 head_hr: #7 !high vpn broken — not taken for 17 h\nFor @hr1 [high]",
+        "07:00 head_hr: #4 vacation form — overdue by 1 d\nFor @hr1 [normal, ^25.11.2026]",
+        "07:00 head_it: #1 !high printer jams — not taken for 1 d 14 h\nFor @it [high]",
+        "07:00 head_it: #2 quarterly report — overdue by 2 d\nFor @w1 [normal, ^24.11.2026]",
+        "07:00 head_it: #3 !high replace cartridge — overdue by 1 d\nFor @w2 [high, ^25.11.2026]",
         "08:30 hr1: Due today or overdue for @hr1:\n"
         "#4 [normal, new] vacation form (@hr → @hr1, ^25.11.2026)",
         "08:30 w1: Due today or overdue for @w1:\n"
@@ -288,8 +290,8 @@ async def test_markers_count_only_from_the_recipient(bot: DialogBot) -> None:
     bot.delivered.clear()  # the notices themselves
     log = await day.run(25, "12:00", "12:30")
     assert log == [  # read, but not taken: that is still escalated
-        "12:15 admin: Not taken for 15 min: #1 [urgent] for @w1: server down",
-        "12:15 head_it: Not taken for 15 min: #1 [urgent] for @w1: server down",
+        "12:15 admin: #1 !urgent server down — not taken for 15 min\nFor @w1 [urgent]",
+        "12:15 head_it: #1 !urgent server down — not taken for 15 min\nFor @w1 [urgent]",
     ]
 
 
@@ -320,7 +322,8 @@ async def test_taking_or_rerouting_stops_the_chase(bot: DialogBot) -> None:
     )
     # w1 took #1 and w2 no longer has #2: neither is chased; multi (no phone) is, at once
     assert [line for line in log if "sms" in line or "neither" in line] == [
-        "12:10 head_hr: @multi has neither read nor taken #2 [urgent] for 7 min: vpn"
+        "12:10 head_hr: #2 !urgent vpn — neither read nor taken by @multi in 7 min\n"
+        "For @multi [urgent]"
     ]
 
 
@@ -329,10 +332,11 @@ async def test_an_sms_that_went_with_the_notice_is_not_repeated(bot: DialogBot) 
     day = Day(bot)
     log = await day.run(25, "12:00", "12:12", {"12:00": ["operator: new server down @w1 !urgent"]})
     assert log == [
-        "12:00 head_it: New #1 for @w1 [urgent] from @operator: server down",
-        "12:00 w1: New #1 for @w1 [urgent] from @operator: server down",
-        f"12:00 sms {W1_PHONE}: New #1 for @w1 [urgent] from @operator: server down",
-        "12:10 head_it: @w1 has neither read nor taken #1 [urgent] for 10 min: server down",
+        "12:00 head_it: #1 !urgent server down — from @operator\nNew for @w1 [urgent]",
+        "12:00 w1: #1 !urgent server down — from @operator\nNew for @w1 [urgent]",
+        f"12:00 sms {W1_PHONE}: #1 !urgent server down — from @operator\nNew for @w1 [urgent]",
+        "12:10 head_it: #1 !urgent server down — neither read nor taken by @w1 in 10 min\n"
+        "For @w1 [urgent]",
     ]
 
 
@@ -341,7 +345,8 @@ async def test_without_an_sms_provider_the_head_hears_at_once(bot: DialogBot) ->
     day = Day(bot)
     log = await day.run(25, "12:00", "12:12", {"12:00": ["operator: new server down @w1 !urgent"]})
     assert log[2:] == [
-        "12:05 head_it: @w1 has neither read nor taken #1 [urgent] for 5 min: server down"
+        "12:05 head_it: #1 !urgent server down — neither read nor taken by @w1 in 5 min\n"
+        "For @w1 [urgent]"
     ]
 
 
@@ -355,13 +360,15 @@ async def test_night_sms_wait_for_morning_unless_urgent(bot: DialogBot) -> None:
         {"23:00": ["operator: new server down @w1 !urgent", "operator: new vpn slow @w2 !high"]},
     )
     assert [line for line in log if "sms" in line or "neither" in line] == [
-        f"23:05 sms {W1_PHONE}: New #1 for @w1 [urgent] from @operator: server down",
-        "23:10 head_it: @w1 has neither read nor taken #1 [urgent] for 10 min: server down",
-        "23:30 head_it: @w2 has neither read nor taken #2 [high] for 30 min: vpn slow",
+        f"23:05 sms {W1_PHONE}: #1 !urgent server down — from @operator\nNew for @w1 [urgent]",
+        "23:10 head_it: #1 !urgent server down — neither read nor taken by @w1 in 10 min\n"
+        "For @w1 [urgent]",
+        "23:30 head_it: #2 !high vpn slow — neither read nor taken by @w2 in 30 min\n"
+        "For @w2 [high]",
     ]  # the high one's SMS was queued at 23:15 and waits for the end of quiet hours
     log = await day.run(26, "07:50", "08:05")
     assert [line for line in log if "sms" in line] == [
-        f"08:00 sms {W2_PHONE}: New #2 for @w2 [high] from @operator: vpn slow"
+        f"08:00 sms {W2_PHONE}: #2 !high vpn slow — from @operator\nNew for @w2 [high]"
     ]
 
 
@@ -410,8 +417,8 @@ async def test_agenda_and_escalations_speak_each_readers_language(bot: DialogBot
     day = Day(bot)
     log = await day.run(25, "08:30", "08:30")
     assert [line for line in log if " w1:" in line or "head_it:" in line] == [
-        "08:30 head_it: Не взята уже 15 ч 30 мин: #1 [высокий] для @it: printer jams",
-        "08:30 head_it: Просрочена на 1 д: #2 [обычный, ^24.11.2026] для @w1: quarterly report",
+        "08:30 head_it: #1 !high printer jams — не взята уже 15 ч 30 мин\nДля @it [высокий]",
+        "08:30 head_it: #2 quarterly report — просрочена на 1 д\nДля @w1 [обычный, ^24.11.2026]",
         "08:30 w1: На сегодня и просрочено у @w1:\n"
         "#2 [обычный, в работе] quarterly report (@it → @w1, ^24.11.2026)",
     ]
@@ -431,9 +438,9 @@ async def test_mute_holds_what_is_not_urgent(bot: DialogBot) -> None:
     day.poll = True
     log = await day.run(25, "08:30", "10:00")
     assert [line for line in log if " w1:" in line or "head_it:" in line] == [
-        "08:30 head_it: Not taken for 15 h 30 min: #5 [urgent] for @it: rack fell over",
-        "10:00 head_it: Not taken for 15 h 30 min: #1 [high] for @it: printer jams",
-        "10:00 head_it: Overdue by 1 d: #2 [normal, ^24.11.2026] for @w1: quarterly report",
+        "08:30 head_it: #5 !urgent rack fell over — not taken for 15 h 30 min\nFor @it [urgent]",
+        "10:00 head_it: #1 !high printer jams — not taken for 15 h 30 min\nFor @it [high]",
+        "10:00 head_it: #2 quarterly report — overdue by 1 d\nFor @w1 [normal, ^24.11.2026]",
         "10:00 w1: Due today or overdue for @w1:\n"
         "#2 [normal, in progress] quarterly report (@it → @w1, ^24.11.2026)",
     ]
@@ -452,13 +459,13 @@ async def test_escalations_reach_active_heads_of_the_department_and_admins(
         "12:15",
         {"12:00": ["operator: new fire @hr !urgent", "operator: new smoke @it !high"]},
     )
-    escalated = [line for line in log if "Not taken" in line]
+    escalated = [line for line in log if "not taken" in line]
     assert escalated == [  # hr has no active head: only the admins hear of its urgent one
-        "12:15 admin: Not taken for 15 min: #1 [urgent] for @hr: fire",
-        "12:15 head_it: Not taken for 15 min: #1 [urgent] for @hr: fire",
+        "12:15 admin: #1 !urgent fire — not taken for 15 min\nFor @hr [urgent]",
+        "12:15 head_it: #1 !urgent fire — not taken for 15 min\nFor @hr [urgent]",
     ]
     log = await day.run(25, "13:00", "13:00")
-    assert log == ["13:00 boss: Not taken for 1 h: #2 [high] for @it: smoke"]  # a head by +it
+    assert log == ["13:00 boss: #2 !high smoke — not taken for 1 h\nFor @it [high]"]  # head by +it
 
 
 # --- the digest -------------------------------------------------------------------------

@@ -147,15 +147,15 @@ async def test_urgent_work_for_someone_offline_goes_by_sms(desk: Desk) -> None:
     await head.expect(timeout=10, from_=desk.jid)
     await asyncio.sleep(0.5)  # an SMS to the head (online) would have come by now
     assert [(m.to, m.text) for m in desk.sms.messages] == [
-        ("+79160000002", "New #1 for @w1 [urgent] from @operator: server room flooded")
+        ("+79160000002", "#1 !urgent server room flooded - from @operator New for @w1 [urgent]")
     ]
     w1 = await desk.client("w1")  # back: the chat notice waited on the server
     notice = await w1.expect(timeout=10, from_=desk.jid)
-    assert notice.body.startswith("New #1 for @w1 [urgent]")
+    assert notice.body == "#1 !urgent server room flooded — from @operator\nNew for @w1 [urgent]"
     # w1's initial presence went out before this, on the same stream: the bot has it
     assert (await w1.ask(desk.jid, "help", timeout=10)).startswith("Commands")
     assert await operator.ask(desk.jid, "new ups beeps @w1 !urgent") == "Ticket #2 opened for @w1."
-    assert (await w1.expect(timeout=10, from_=desk.jid)).body.startswith("New #2")
+    assert (await w1.expect(timeout=10, from_=desk.jid)).body.startswith("#2 !urgent ups beeps")
     await asyncio.sleep(0.5)
     assert len(desk.sms.messages) == 1  # online: chat only
 
@@ -178,9 +178,9 @@ async def test_a_displayed_marker_stops_the_acknowledgement_chase(desk: Desk) ->
     marker.send()
     # w2 read nothing: after 2 s an SMS, after 4 s the head hears of it; w1 is left alone
     escalation = await head.expect(timeout=40, from_=desk.jid)
-    while not escalation.body.startswith("@w2"):
+    while "by @w2" not in escalation.body:
         escalation = await head.expect(timeout=40, from_=desk.jid)
-    assert "has neither read nor taken #2" in escalation.body
+    assert escalation.body.startswith("#2 !urgent mail down — neither read nor taken by @w2 in")
     assert [m.to for m in desk.sms.messages] == ["+79160000003"]
     rows = {row.ticket_id: row for row in await desk.outbox("xmpp") if row.ack_state}
     assert rows[1].displayed_at is not None and rows[1].ack_state == "done"
@@ -196,7 +196,7 @@ async def test_the_department_room_gets_new_tickets_and_answers_staff(desk: Desk
     await head.occupant_presence(desk.room, bot_nick, timeout=10)
     await operator.ask(desk.jid, "new printer jams @it")
     posted = await head.expect_group(desk.room, timeout=10)
-    assert posted.body == "New #1 for @it [normal] from @operator: printer jams"
+    assert posted.body == "#1 printer jams — from @operator\nNew for @it [normal]"
     head.say_to_room(desk.room, f"{bot_nick}: show #1")
     answer = await head.expect_group(desk.room, timeout=10)
     while answer.sender.resource != bot_nick:  # our own line comes back first
@@ -210,4 +210,4 @@ async def test_email_goes_to_those_who_chose_it(desk: Desk) -> None:
     await eventually(lambda: desk.smtp.received, what="the e-mail")
     mail = desk.smtp.received[0]
     assert mail.recipients == ["head@example.test"]
-    assert mail.message["Subject"] == "New #1 for @it [normal] from @operator: vpn is down"
+    assert mail.message["Subject"] == "#1 vpn is down — from @operator"

@@ -56,8 +56,9 @@ def sms_to(bot: DialogBot) -> list[tuple[str, str]]:
 async def test_an_urgent_ticket_goes_by_sms_to_a_person_who_is_offline(bot: DialogBot) -> None:
     bot.core.rules = dataclasses.replace(bot.core.rules, available=offline("w1"))
     await bot.say("operator", "new server room flooded @w1 !urgent")
-    assert bot.inbox("w1") == ["New #1 for @w1 [urgent] from @operator: server room flooded"]
-    assert sms_to(bot) == [(PHONE, "New #1 for @w1 [urgent] from @operator: server room flooded")]
+    notice = "#1 !urgent server room flooded — from @operator\nNew for @w1 [urgent]"
+    assert bot.inbox("w1") == [notice]
+    assert sms_to(bot) == [(PHONE, notice)]
     await bot.say("operator", "new printer @w1 !high")  # not urgent: chat only
     await bot.say("operator", "new fire @w2 !urgent")  # urgent, but w2 is online
     assert sms_to(bot) == []
@@ -76,7 +77,7 @@ async def test_an_urgent_ticket_for_a_department_reaches_its_offline_members(
 async def test_sms_on_gets_every_routed_ticket_outside_quiet_hours(bot: DialogBot) -> None:
     await bot.core.run_admin("staff", ["set", "w1", "sms", "on"])
     await bot.say("operator", "new printer @w1")
-    assert sms_to(bot) == [(PHONE, "New #1 for @w1 [normal] from @operator: printer")]
+    assert sms_to(bot) == [(PHONE, "#1 printer — from @operator\nNew for @w1 [normal]")]
     await bot.say("operator", "#1 toner is in the cupboard")  # a change: chat only
     assert sms_to(bot) == []
     bot.clock.now = datetime(2026, 11, 25, 20, 0)  # 23:00 in Moscow: quiet hours
@@ -120,7 +121,7 @@ async def test_email_for_those_who_chose_it(bot: DialogBot) -> None:
     await bot.say("operator", "new printer @it")
     mails = bot.email.take()
     assert [(m.address, m.text) for m in mails] == [
-        ("head@example.test", "New #1 for @it [normal] from @operator: printer")
+        ("head@example.test", "#1 printer — from @operator\nNew for @it [normal]")
     ]
     bot.core.rules = dataclasses.replace(bot.core.rules, email=False)
     await bot.say("operator", "new scanner @it")
@@ -131,10 +132,10 @@ async def test_a_mute_holds_back_what_is_not_urgent(bot: DialogBot) -> None:
     await set_staff(bot, "w1", muted_until=NOW + timedelta(hours=1))
     await bot.say("operator", "new printer @w1")
     await bot.say("operator", "new flood @w1 !urgent")
-    assert bot.inbox("w1") == ["New #2 for @w1 [urgent] from @operator: flood"]
+    assert bot.inbox("w1") == ["#2 !urgent flood — from @operator\nNew for @w1 [urgent]"]
     bot.clock.now = NOW + timedelta(hours=1)
     await bot.delivery.deliver_due()
-    assert bot.inbox("w1") == ["New #1 for @w1 [normal] from @operator: printer"]
+    assert bot.inbox("w1") == ["#1 printer — from @operator\nNew for @w1 [normal]"]
 
 
 async def test_new_department_tickets_are_posted_in_its_room(bot: DialogBot) -> None:
@@ -144,7 +145,7 @@ async def test_new_department_tickets_are_posted_in_its_room(bot: DialogBot) -> 
     await bot.say("w1", "#1 on my way")  # changes are not posted
     posted = [(e.address, e.text) for e in bot.room.take()]
     assert posted == [
-        ("it@conference.example.test", "New #1 for @it [normal] from @operator: printer")
+        ("it@conference.example.test", "#1 printer — from @operator\nNew for @it [normal]")
     ]
 
 

@@ -148,7 +148,7 @@ async def test_a_kill_during_a_chat_burst_loses_and_doubles_nothing(
     assert settled == Counter({"sent": total})
     for login, client in clients.items():
         bodies = Counter(m.body for m in client.drain())
-        numbers = sorted(int(b.split()[1].lstrip("#")) for b in bodies)
+        numbers = sorted(int(b.split()[0].lstrip("#")) for b in bodies)  # "#N text — ..."
         assert numbers == list(range(1, TICKETS + 1)), login  # none lost
         assert max(bodies.values()) == 1, bodies.most_common(3)  # none doubled
     print(f"killed with {dict(at_kill)} of {total}")

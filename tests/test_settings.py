@@ -142,11 +142,11 @@ async def test_a_muted_person_gets_urgent_work_at_once_and_the_rest_on_unmute(
         """,
     )
     assert bot.inbox("w1") == []  # held back
-    assert bot.inbox("head_it") == ["#1: @operator: still jams"]  # others are not muted
+    assert bot.inbox("head_it") == ["#1 @operator: still jams"]  # others are not muted
     await says(bot, "operator: new server down @w1 !urgent => Ticket #2 opened for @w1.")
-    assert bot.inbox("w1") == ["New #2 for @w1 [urgent] from @operator: server down"]
+    assert bot.inbox("w1") == ["#2 !urgent server down — from @operator\nNew for @w1 [urgent]"]
     await says(bot, "operator: #2 any news? => Comment added to #2.")
-    assert bot.inbox("w1") == ["#2: @operator: any news?"]  # urgent: every notice of it
+    assert bot.inbox("w1") == ["#2 !urgent @operator: any news?"]  # urgent: every notice of it
     await says(
         bot,
         """
@@ -154,16 +154,16 @@ async def test_a_muted_person_gets_urgent_work_at_once_and_the_rest_on_unmute(
         w1: unmute => Notifications are not muted.
         """,
     )
-    assert bot.inbox("w1") == ["#1: @operator: still jams"]
+    assert bot.inbox("w1") == ["#1 @operator: still jams"]
     await says(bot, "operator: #1 and now? => Comment added to #1.")
-    assert bot.inbox("w1") == ["#1: @operator: and now?"]
+    assert bot.inbox("w1") == ["#1 @operator: and now?"]
     assert (await settings_of(bot, "w1"))["muted_until"] is None
 
 
 async def test_what_was_held_goes_out_when_the_mute_ends(bot: DialogBot) -> None:
     await says(bot, f"w1: mute => {MUTED.format('13:00')}")
     await says(bot, "operator: new vpn broken @w1 => Ticket #1 opened for @w1.")
-    notice = "New #1 for @w1 [normal] from @operator: vpn broken"
+    notice = "#1 vpn broken — from @operator\nNew for @w1 [normal]"
     assert bot.inbox("w1") == [] and bot.inbox("head_it") == [notice]
     bot.clock.now = NOW + timedelta(minutes=59)
     await bot.delivery.deliver_due()
@@ -178,7 +178,7 @@ async def test_what_was_held_goes_out_when_the_mute_ends(bot: DialogBot) -> None
         w1: unmute => Notifications are not muted.
         """,
     )  # the mute is over: at once, and there is nothing to unmute
-    assert bot.inbox("w1") == ["#1: @operator: ping"]
+    assert bot.inbox("w1") == ["#1 @operator: ping"]
 
 
 async def test_mute_holds_what_is_already_queued_but_not_urgent_work(bot: DialogBot) -> None:
@@ -188,10 +188,10 @@ async def test_mute_holds_what_is_already_queued_but_not_urgent_work(bot: Dialog
     await says(bot, f"w1: mute => {MUTED.format('13:00')}")
     bot.chat.behaviour = None
     await bot.delivery.deliver_due()
-    assert bot.inbox("w1") == ["New #2 for @w1 [urgent] from @operator: server down"]
+    assert bot.inbox("w1") == ["#2 !urgent server down — from @operator\nNew for @w1 [urgent]"]
     assert len(bot.inbox("head_it")) == 2
     await says(bot, "w1: unmute => Notifications are on again: 1 held back go out now.")
-    assert bot.inbox("w1") == ["New #1 for @w1 [normal] from @operator: vpn broken"]
+    assert bot.inbox("w1") == ["#1 vpn broken — from @operator\nNew for @w1 [normal]"]
 
 
 async def test_a_new_mute_replaces_the_old_one_shorter_or_longer(bot: DialogBot) -> None:
@@ -200,7 +200,7 @@ async def test_a_new_mute_replaces_the_old_one_shorter_or_longer(bot: DialogBot)
     await says(bot, f"w1: mute 1 => {MUTED.format('13:00')}")  # shorter: it comes sooner
     bot.clock.now = NOW + timedelta(hours=1)
     await bot.delivery.deliver_due()
-    assert bot.inbox("w1") == ["New #1 for @w1 [normal] from @operator: vpn broken"]
+    assert bot.inbox("w1") == ["#1 vpn broken — from @operator\nNew for @w1 [normal]"]
 
     await says(bot, f"w1: mute 1 => {MUTED.format('14:00')}")
     await bot.say("operator", "#1 ping")
@@ -210,7 +210,7 @@ async def test_a_new_mute_replaces_the_old_one_shorter_or_longer(bot: DialogBot)
     assert bot.inbox("w1") == []
     bot.clock.now = NOW + timedelta(hours=4)
     await bot.delivery.deliver_due()
-    assert bot.inbox("w1") == ["#1: @operator: ping"]
+    assert bot.inbox("w1") == ["#1 @operator: ping"]
 
 
 # --- staff set: e-mail, e-mail mode, quiet hours, phone -------------------------------
@@ -326,7 +326,7 @@ async def test_the_settings_steer_sms_and_e_mail(bot: DialogBot) -> None:
         operator: new scanner @w1 => Ticket #3 opened for @w1.
         """,
     )
-    assert [e.text for e in bot.sms.take()] == ["New #3 for @w1 [normal] from @operator: scanner"]
+    assert [e.text for e in bot.sms.take()] == ["#3 scanner — from @operator\nNew for @w1 [normal]"]
     assert bot.email.take() == []  # a digest, not every notification
 
 

@@ -98,7 +98,7 @@ def _schema_diff(connection: Connection) -> list[Any]:
 
 
 async def test_migrations_apply_once_and_match_the_models(engine: AsyncEngine) -> None:
-    revisions = ["0001", "0002", "0003", "0004", "0005"]
+    revisions = ["0001", "0002", "0003", "0004", "0005", "0006"]
     assert await migrate.pending(engine) == revisions
     assert await migrate.upgrade(engine) == revisions
     assert await migrate.upgrade(engine) == []

@@ -12,9 +12,10 @@ from zoneinfo import ZoneInfo
 
 from aiohttp import web
 
-from bot.config import WebConfig
+from bot.config import LdapConfig, WebConfig
 from storage.clock import utcnow
 from storage.db import Sessions
+from web_readonly import ldap_login
 from web_readonly.auth import require_login
 from web_readonly.keys import (
     CLOCK,
@@ -46,13 +47,15 @@ def init_app(
     language: str = "ru",
     timezone: str = "Europe/Moscow",
     read_sessions: Sessions | None = None,
+    ldap: LdapConfig | None = None,
 ) -> web.Application:
     """The web application on the process's sessions (the process owns the engine).
 
     Cookies are Secure when `public_url` is https, unless `secure` says otherwise;
     `language` is that of the pages shown before sign-in (after it, the person's own);
     `timezone` (schedule.timezone) is that of every day and time the reports show;
-    `read_sessions` serve the reports (sign-in writes go through `sessions`)."""
+    `read_sessions` serve the reports (sign-in writes go through `sessions`); `ldap` is
+    the directory /sign-in asks when `config.ldap_login` is on."""
     app = web.Application(middlewares=[refuse_foreign_posts, require_login, error_pages])
     app[SESSIONS] = sessions
     app[READ_SESSIONS] = read_sessions or sessions
@@ -64,6 +67,7 @@ def init_app(
     app[TEMPLATES] = make_environment()
     app.on_response_prepare.append(security_headers)
     mask_default_access_log()  # should it be served without make_runner after all
+    ldap_login.setup(app, ldap)
     setup_routes(app)
     return app
 

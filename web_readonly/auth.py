@@ -17,7 +17,7 @@ from web_readonly.render import message, render
 
 COOKIE = "hd_session"
 # routes anyone may reach (by route name, so a path is public exactly when it routes there)
-PUBLIC = frozenset({"login_form", "login", "signed_out", "static"})
+PUBLIC = frozenset({"login_form", "login", "sign_in_form", "sign_in", "signed_out", "static"})
 
 
 async def login_form(request: web.Request) -> web.Response:

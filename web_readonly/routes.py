@@ -6,7 +6,7 @@ from pathlib import Path
 
 from aiohttp import web
 
-from web_readonly import auth, views
+from web_readonly import auth, files, ldap_login, views
 
 STATIC_DIR = Path(__file__).with_name("static")
 
@@ -17,6 +17,7 @@ def setup_routes(app: web.Application) -> None:
     app.router.add_get("/tickets", views.tickets, name="tickets")
     app.router.add_get("/tickets.csv", views.tickets_csv, name="tickets_csv")
     app.router.add_get(r"/tickets/{n:\d{1,9}}", views.ticket, name="ticket")
+    app.router.add_get(r"/files/{id:\d{1,9}}", files.download, name="attachment")
     app.router.add_get("/workload", views.workload, name="workload")
     app.router.add_get("/workload.csv", views.workload_csv, name="workload_csv")
     app.router.add_get("/customers", views.customers, name="customers")
@@ -27,4 +28,7 @@ def setup_routes(app: web.Application) -> None:
     app.router.add_post("/login", auth.login, name="login")
     app.router.add_post("/logout", auth.logout, name="logout")
     app.router.add_get("/signed-out", auth.signed_out, name="signed_out")
+    if ldap_login.enabled(app):  # web.ldap_login with an ldap: section; else an unknown path
+        app.router.add_get("/sign-in", ldap_login.sign_in_form, name="sign_in_form")
+        app.router.add_post("/sign-in", ldap_login.sign_in, name="sign_in")
     app.router.add_static("/static/", STATIC_DIR, name="static")

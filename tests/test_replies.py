@@ -1,0 +1,268 @@
+"""Replies that land on tickets (bot/replies.py) and the short first line of every
+notification (commands/notify.py), without XMPP: the parsing of XEP-0461 replies with
+their XEP-0428 fallback, quoted `> ` lines and ticket threads; which replied-to ids count
+(only a notification sent to the sender: someone else's id gives nothing away); and the
+comment going through the same core path as `#N <text>`."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from datetime import datetime
+from pathlib import Path
+
+import pytest
+from dialog import DOMAIN, DialogBot, copy_of
+from slixmpp.stanza import Message
+from slixmpp.xmlstream import ET
+from sqlalchemy import select
+
+from bot.replies import (
+    ChatLine,
+    Replied,
+    is_command,
+    is_correction,
+    notice_thread,
+    oob_url,
+    own_text,
+    quoted_ticket,
+    read_stanza,
+    replied_ticket,
+    split_quote,
+    thread_ticket,
+    ticket_thread,
+    without_fallback,
+)
+from commands.notify import notice_text, priority_mark, short_name, shorten
+from storage.models import Customer, Outbox, Staff, TicketEvent
+
+NOW = datetime(2026, 11, 25, 9, 0)  # 12:00 in Moscow
+BOT = "helpdesk@example.test"
+NOTICE = "#1 !high printer jams — from @operator\nNew for @it [high]"
+
+
+def stanza(body: str, *, thread: str = "") -> Message:
+    msg = Message()
+    msg["type"] = "chat"
+    msg["body"] = body
+    if thread:
+        msg["thread"] = thread
+    return msg
+
+
+def reply_stanza(body: str, reply_id: str, fallback_end: int | None, to: str = BOT) -> Message:
+    """A XEP-0461 reply as Conversations or Gajim sends it: the quote first, marked as the
+    fallback for urn:xmpp:reply:0."""
+    msg = stanza(body)
+    msg.xml.append(ET.Element("{urn:xmpp:reply:0}reply", {"id": reply_id, "to": to}))
+    if fallback_end is not None:
+        fallback = ET.Element("{urn:xmpp:fallback:0}fallback", {"for": "urn:xmpp:reply:0"})
+        ET.SubElement(
+            fallback, "{urn:xmpp:fallback:0}body", {"start": "0", "end": str(fallback_end)}
+        )
+        msg.xml.append(fallback)
+    return msg
+
+
+# --- parsing --------------------------------------------------------------------------------
+
+
+def test_a_reply_and_its_fallback_are_read_from_the_stanza() -> None:
+    quote = "> #1 !high printer jams — from @operator\n"
+    line = read_stanza(reply_stanza(quote + "done, replaced the roller", "xmpp:7:3", len(quote)))
+    assert line == ChatLine(
+        quote + "done, replaced the roller",
+        reply_id="xmpp:7:3",
+        reply_to=BOT,
+        fallback=((0, len(quote)),),
+    )
+    assert without_fallback(line) == "done, replaced the roller"
+    assert own_text(line) == "done, replaced the roller"
+
+
+def test_a_fallback_that_does_not_fit_is_ignored_and_one_without_range_is_everything() -> None:
+    msg = reply_stanza("short", "k", None)
+    fallback = ET.SubElement(msg.xml, "{urn:xmpp:fallback:0}fallback", {"for": "urn:xmpp:reply:0"})
+    ET.SubElement(fallback, "{urn:xmpp:fallback:0}body", {"start": "0", "end": "99"})
+    assert read_stanza(msg).fallback == ()
+    other = reply_stanza("quoted text", "k", None)
+    ET.SubElement(other.xml, "{urn:xmpp:fallback:0}fallback", {"for": "urn:xmpp:reply:0"})
+    assert without_fallback(read_stanza(other)) == ""
+    unrelated = reply_stanza("> x\nhello", "k", None)  # a fallback for something else
+    ET.SubElement(unrelated.xml, "{urn:xmpp:fallback:0}fallback", {"for": "urn:xmpp:other"})
+    assert without_fallback(read_stanza(unrelated)) == "> x\nhello"
+
+
+def test_quoted_lines_and_the_ticket_they_name() -> None:
+    assert split_quote("> #12 [high] x\n>> older\n\ndone, roller replaced\nand tested") == (
+        ["#12 [high] x", "older"],
+        "done, roller replaced\nand tested",
+    )
+    assert split_quote("no quote > here") == ([], "no quote > here")
+    assert quoted_ticket(["Ticket #5 opened for @it.", "#6"]) == 5
+    assert quoted_ticket(["№7 printer"]) == 7
+    assert quoted_ticket(["#12a", "x#3", "nothing here"]) is None
+
+
+def test_ticket_threads() -> None:
+    assert ticket_thread(124) == "helpdesk-ticket-124"
+    assert thread_ticket("helpdesk-ticket-124") == 124
+    assert thread_ticket("helpdesk-ticket-x") is None
+    assert thread_ticket("some-client-thread") is None
+    assert thread_ticket(None) is None
+    assert notice_thread(NOTICE) == "helpdesk-ticket-1"
+    assert notice_thread("Due today or overdue for @w1:\n#2 [normal, new] x") is None
+
+
+def test_command_words_corrections_and_files() -> None:
+    assert is_command("list") and is_command("/take #1") and is_command("#2 hello")
+    assert is_command("готово заменил ролик")  # `готово` is `close`
+    assert not is_command("done, replaced the roller") and not is_command("")
+    correction = stanza("new printer jams")
+    ET.SubElement(correction.xml, "{urn:xmpp:message-correct:0}replace", {"id": "m1"})
+    assert is_correction(correction) and not is_correction(stanza("new printer jams"))
+    upload = stanza("https://upload.example.test/a/photo.jpg")
+    oob = ET.SubElement(upload.xml, "{jabber:x:oob}x")
+    ET.SubElement(oob, "{jabber:x:oob}url").text = "https://upload.example.test/a/photo.jpg"
+    assert oob_url(upload) == "https://upload.example.test/a/photo.jpg"
+    assert oob_url(stanza("https://example.test/a.jpg")) is None
+
+
+# --- the short first line -------------------------------------------------------------------
+
+
+def test_the_first_line_is_short_and_says_who_it_is_from() -> None:
+    assert (
+        priority_mark(2) == "" and priority_mark(3) == " !high" and priority_mark(4) == (" !urgent")
+    )
+    assert short_name("Иванова Анна Петровна") == "Иванова А.П."
+    assert short_name("John Smith") == "John Smith"
+    long = "the printer on the third floor jams every morning and the toner leaks on the tray"
+    assert shorten(long) == "the printer on the third floor jams every morning and the…"
+    assert len(shorten(long)) <= 61
+    assert shorten("x" * 80) == "x" * 60 + "…"
+    text = notice_text(124, 3, long, "from Иванова А.П.", ["New for @it [high]"])
+    assert text.splitlines() == [
+        "#124 !high the printer on the third floor jams every morning and the… — from Иванова А.П.",
+        "New for @it [high]",
+        long,  # in full, below
+    ]
+    assert notice_text(5, 2, "@w1 took it") == "#5 @w1 took it"
+
+
+# --- resolution, with the database ----------------------------------------------------------
+
+
+@pytest.fixture
+async def bot(staffed_template: Path, tmp_path: Path) -> AsyncIterator[DialogBot]:
+    bot = copy_of(staffed_template, tmp_path, NOW)
+    yield bot
+    await bot.engine.dispose()
+
+
+async def chat_key(bot: DialogBot, login: str, ticket: int) -> str:
+    async with bot.sessions() as session:
+        key = await session.scalar(
+            select(Outbox.key)
+            .join(Staff, Staff.id == Outbox.recipient_id)
+            .where(Staff.login == login, Outbox.ticket_id == ticket, Outbox.channel == "xmpp")
+            .order_by(Outbox.id)
+        )
+    assert key is not None
+    return key
+
+
+async def comments(bot: DialogBot, ticket: int) -> list[str | None]:
+    async with bot.sessions() as session:
+        rows = await session.scalars(
+            select(TicketEvent.text).where(
+                TicketEvent.ticket_id == ticket, TicketEvent.action == "comment"
+            )
+        )
+        return list(rows)
+
+
+def jid(login: str) -> str:
+    return f"{login}@{DOMAIN}/phone"
+
+
+async def test_a_reply_to_ones_own_notification_lands_on_its_ticket(bot: DialogBot) -> None:
+    assert await bot.say("operator", "new printer jams @it !high") == "Ticket #1 opened for @it."
+    key = await chat_key(bot, "w1", 1)
+    quote = "> #1 !high printer jams — from @operator\n> New for @it [high]\n"
+    msg = reply_stanza(quote + "done, replaced the roller", key, len(quote))
+    replied = await replied_ticket(bot.sessions, jid("w1").upper(), msg, bot_jid=BOT)
+    assert replied == Replied(1, "done, replaced the roller", "reply")
+    assert await bot.say("w1", replied.command) == "Comment added to #1."
+    assert await comments(bot, 1) == ["done, replaced the roller"]
+    # a client that quotes without marking the quote as the fallback: the quote goes too
+    unmarked = reply_stanza(quote + "and cleaned it", key, None)
+    assert await replied_ticket(bot.sessions, jid("w1"), unmarked) == Replied(
+        1, "and cleaned it", "reply"
+    )
+
+
+async def test_a_reply_to_anything_else_is_no_reply(bot: DialogBot) -> None:
+    await bot.say("operator", "new printer jams @it")
+    await bot.say("operator", "new for w2 only @w2")
+    theirs = await chat_key(bot, "w2", 2)  # w2's notification about #2
+    quote = "> #2 for w2 only — from @operator\n"
+    for reply_id, to in ((theirs, BOT), ("no-such-id", BOT), (await chat_key(bot, "w1", 1), "x@y")):
+        msg = reply_stanza(quote + "sneaky comment", reply_id, len(quote), to=to)
+        assert await replied_ticket(bot.sessions, jid("w1"), msg, bot_jid=BOT) is None
+        # ... so the message is an ordinary command, with the usual answer
+        assert await bot.say("w1", own_text(read_stanza(msg))) == (
+            "Unknown command 'sneaky'. Type 'help' for the list of commands."
+        )
+    without_database = reply_stanza(quote + "x", await chat_key(bot, "w1", 1), len(quote))
+    assert await replied_ticket(None, jid("w1"), without_database) is None
+    assert await comments(bot, 2) == []
+
+
+async def test_a_quote_naming_a_ticket_is_the_same_as_typing_its_number(bot: DialogBot) -> None:
+    await bot.say("operator", "new for w2 only @w2")
+    line = ChatLine("> #1 for w2 only — from @operator\nI can help")
+    replied = await replied_ticket(bot.sessions, jid("w1"), line)
+    assert replied == Replied(1, "I can help", "quote")
+    # the same core path as `#1 I can help`: w1 may not see #1, so it does not exist
+    assert await bot.say("w1", replied.command) == await bot.say("w1", "#1 I can help")
+    assert await bot.say("w1", replied.command) == "#1 not found"
+    assert await bot.say("w2", replied.command) == "Comment added to #1."
+    empty = await replied_ticket(bot.sessions, jid("w2"), ChatLine("> #1 x"))
+    assert empty == Replied(1, "", "quote")
+    assert await bot.say("w2", empty.command) == "Some text is needed. Usage: #N <text>"
+
+
+async def test_a_message_in_a_ticket_thread_is_a_comment_unless_it_is_a_command(
+    bot: DialogBot,
+) -> None:
+    thread = ticket_thread(1)
+    found = await replied_ticket(bot.sessions, jid("w1"), ChatLine("on my way", thread=thread))
+    assert found == Replied(1, "on my way", "thread")
+    for command in ("list", "take #2", "#3 hello", "готово заменил ролик"):
+        assert await replied_ticket(bot.sessions, jid("w1"), ChatLine(command, thread=thread)) is (
+            None
+        )
+    other = ChatLine("on my way", thread="a-client-thread")
+    assert await replied_ticket(bot.sessions, jid("w1"), other) is None
+    # a quote naming a ticket wins over the thread
+    both = ChatLine("> #7 x\nsee this", thread=thread)
+    assert await replied_ticket(bot.sessions, jid("w1"), both) == Replied(7, "see this", "quote")
+    # the stanza's own <thread>, as the bot reads it
+    in_thread = read_stanza(stanza("on my way", thread=thread))
+    assert await replied_ticket(bot.sessions, jid("w1"), in_thread) == found
+
+
+async def test_a_customers_ticket_is_from_the_customer(bot: DialogBot) -> None:
+    async with bot.sessions() as session, session.begin():
+        session.add(Customer(full_name="Иванова Анна Петровна", login="ivanova"))
+    assert await bot.say("operator", "new from c1 printer jams @it !high") == (
+        "Ticket #1 opened for @it (Иванова Анна Петровна)."
+    )
+    assert bot.inbox("w1") == [
+        "#1 !high printer jams — from Иванова А.П.\nNew for @it [high], opened by @operator"
+    ]
+    bot.delivered.clear()
+    await bot.say("head_it", "assign #1 @w2")
+    assert bot.inbox("w2") == [
+        "#1 !high printer jams — from Иванова А.П.\nAssigned to @w2 [high] by @head_it"
+    ]
