@@ -33,6 +33,7 @@ from bot.rooms import DepartmentRooms
 from bot.sms import SmsChannel, make_sms_channel
 from bot.xmpp import ChatChannel, HelpdeskBot
 from commands.core import Helpdesk
+from commands.i18n import t
 from commands.jobs import Jobs, by_priority
 from commands.notify import Rules
 from storage import migrate, queries
@@ -230,7 +231,10 @@ async def run(
         if config.xmpp.rooms:
             by_room = {room: short for short, room in config.xmpp.rooms.items()}
             nick = xmpp.boundjid.user or "helpdesk"
-            rooms = DepartmentRooms(xmpp, by_room, nick, handle, staff.is_staff)
+            notice = t(config.language, "room.hidden_jids")
+            rooms = DepartmentRooms(
+                xmpp, by_room, nick, handle, staff.is_staff, hidden_jids_notice=notice
+            )
             channels["room"] = rooms
         if config.sms is not None:
             sms = make_sms_channel(config.sms)

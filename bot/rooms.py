@@ -18,13 +18,11 @@ from slixmpp.stanza import Message, Presence
 from bot.channels import Envelope, NotConnected, PermanentFailure, TemporaryFailure
 from bot.replies import is_correction
 from bot.xmpp import Handler
+from commands.i18n import t
 
 log = logging.getLogger(__name__)
 
-HIDDEN_JIDS_NOTICE = (
-    "This room hides its members' addresses from me, so I take no commands here. "
-    "Write to me directly instead."
-)
+HIDDEN_JIDS_NOTICE = t("en", "room.hidden_jids")  # bot/app.py passes the configured language
 JOIN_TIMEOUT = 10.0
 RETRY_AFTER = 30.0
 RETRY_MAX = 300.0

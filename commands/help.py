@@ -10,8 +10,14 @@ from commands.tokens import Tokens
 
 
 def summary(command: Command, language: str) -> str:
-    """The command's help line: a translation where one ships, else its docstring."""
+    """The command's help line from the catalogs, else its docstring."""
     return CATALOG.get(language, {}).get(f"help.{command.name}") or command.summary
+
+
+def _aliases(ctx: Context, command: Command) -> str:
+    """ " (also: взять, беру)": the other words for the command (the Russian ones, mostly)."""
+    words = [w for w in command.aliases if w.isalpha()]
+    return f" ({ctx.t('help_aliases', words=', '.join(words))})" if words else ""
 
 
 @REGISTRY.command("help", aliases=("помощь", "справка", "?"), usage="help [command]")
@@ -21,8 +27,10 @@ async def help_(ctx: Context, tokens: Tokens) -> str:
         command = REGISTRY.find(tokens.words[0].lstrip("/!"))
         if command is None or not command.allowed(ctx.actor.role):
             raise UsageError("unknown_command", word=tokens.words[0])
-        return ctx.t("help_one", usage=command.usage, text=summary(command, ctx.actor.language))
+        text = summary(command, ctx.actor.language) + _aliases(ctx, command)
+        return ctx.t("help_one", usage=command.usage, text=text)
     lines = [ctx.t("help_head")]
     for command in REGISTRY.available_to(ctx.actor.role):
-        lines.append(f"{command.usage.split(' | ')[0]}: {summary(command, ctx.actor.language)}")
+        usage = command.usage.split(" | ")[0]
+        lines.append(f"{usage}: {summary(command, ctx.actor.language)}{_aliases(ctx, command)}")
     return "\n".join(lines)
