@@ -36,6 +36,8 @@ _NUMBER = re.compile(r"(?<![\w#№])[#№](\d{1,9})(?!\w)")  # `#N` as a word, a
 _COMMENT_WORD = re.compile(r"#\d+[,.:;]?")  # commands/core.py: `#N text` is a comment
 _THREAD = re.compile(re.escape(THREAD_PREFIX) + r"(\d{1,9})")
 _HEAD = re.compile(r"#(\d{1,9})(?!\d)")
+# the commands that act on one ticket: a reply runs them on its ticket (`Replied.command`)
+TICKET_COMMANDS = frozenset({"take", "close", "reopen", "show", "prio", "due", "assign"})
 
 
 def ticket_thread(number: int) -> str:
@@ -168,8 +170,29 @@ class Replied:
 
     @property
     def command(self) -> str:
-        """What it stands for: a comment on the ticket, `#N <text>`."""
+        """What it stands for: a command on the ticket when the text is `/word ...` (any
+        of the command's words: `/close roller replaced`, `/закрыть`) or that word alone
+        (`take`, `готово`), for a command that acts on one ticket; else a comment,
+        `#N <text>`. So a field worker closes the ticket of a notification by replying
+        `/close done`, while a reply that merely starts with such a word is a comment."""
+        verb = ticket_verb(self.text)
+        if verb is not None:
+            name, rest = verb
+            return f"{name} #{self.ticket} {rest}".rstrip()
         return f"#{self.ticket} {self.text}"
+
+
+def ticket_verb(text: str) -> tuple[str, str] | None:
+    """(command, the rest) when `text` is `/word ...` or a lone word of a command in
+    TICKET_COMMANDS; None for anything else, a comment."""
+    stripped = text.strip()
+    word, rest = split_command(stripped)
+    command = REGISTRY.find(word) if word else None
+    if command is None or command.name not in TICKET_COMMANDS:
+        return None
+    if stripped.startswith("/") or not rest.strip():
+        return command.name, rest.strip()
+    return None
 
 
 def _bare(jid: str) -> str:
@@ -210,7 +233,8 @@ async def replied_ticket(
     2. Leading `> ` lines naming `#N` (the first one named): the text after them.
     3. A `<thread>` that is a ticket's (`ticket_thread`): the body (less a leading quote),
        unless it starts with a command word or `#N` (clients that follow XEP-0201 keep the
-       last thread on every later message, so a command there stays a command).
+       last thread on every later message, so a command there stays a command), but for
+       `/close ...` or a lone `take` (`ticket_verb`), which act on the thread's ticket.
 
     Only the number is resolved: whether the sender may see or change the ticket is the
     command core's business (run `Replied.command` through it)."""
@@ -222,7 +246,7 @@ async def replied_ticket(
     if number is not None:
         return Replied(number, rest, "quote")
     number = thread_ticket(line.thread)
-    if number is not None and not is_command(rest):
+    if number is not None and (ticket_verb(rest) is not None or not is_command(rest)):
         return Replied(number, rest, "thread")
     return None
 

@@ -252,6 +252,37 @@ async def test_a_message_in_a_ticket_thread_is_a_comment_unless_it_is_a_command(
     assert await replied_ticket(bot.sessions, jid("w1"), in_thread) == found
 
 
+def test_a_slash_command_or_a_lone_command_word_acts_on_the_replied_ticket() -> None:
+    def command(text: str) -> str:
+        return Replied(12, text, "reply").command
+
+    assert command("/close roller replaced") == "close #12 roller replaced"
+    assert command("/закрыть ролик заменён") == "close #12 ролик заменён"
+    assert command("take") == command("взять") == command("/take") == "take #12"
+    assert command("готово") == "close #12"
+    assert command("/assign @w2") == "assign #12 @w2"
+    assert command("/prio !urgent") == "prio #12 !urgent"
+    # a reply that merely starts with such a word is a comment; other commands too
+    assert command("close to done, one more part") == "#12 close to done, one more part"
+    assert command("/list") == "#12 /list"
+    assert command("/new printer jams") == "#12 /new printer jams"
+    assert command("done") == "#12 done"  # not a command word
+
+
+async def test_a_worker_closes_the_ticket_of_a_notification_by_replying(bot: DialogBot) -> None:
+    assert await bot.say("operator", "new toner empty @w1") == "Ticket #1 opened for @w1."
+    key = await chat_key(bot, "w1", 1)
+    quote = "> #1 toner empty — from @operator\n"
+    msg = reply_stanza(quote + "/close replaced the toner", key, len(quote))
+    replied = await replied_ticket(bot.sessions, jid("w1"), msg, bot_jid=BOT)
+    assert replied is not None and replied.command == "close #1 replaced the toner"
+    assert await bot.say("w1", replied.command) == "#1 closed."
+    # in the ticket's thread a lone word acts on it too; any other command stays as typed
+    line = ChatLine("reopen", thread=ticket_thread(1))
+    in_thread = await replied_ticket(bot.sessions, jid("w1"), line)
+    assert in_thread is not None and in_thread.command == "reopen #1"
+
+
 async def test_a_customers_ticket_is_from_the_customer(bot: DialogBot) -> None:
     async with bot.sessions() as session, session.begin():
         session.add(Customer(full_name="Иванова Анна Петровна", login="ivanova"))

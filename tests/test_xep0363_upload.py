@@ -275,7 +275,12 @@ async def test_a_field_worker_replies_to_the_notification_with_a_photo(desk: Des
 
     assert await desk.answer(w2) == "File toner.jpg (20 KB) attached to #3."
     assert [row.ticket_id for row in await desk.rows()] == [3]
-    assert await desk.ask(w2, "close #3 replaced the toner") == "#3 closed."
+    # and closes it by replying to the same notification: no number typed anywhere
+    w2.plugin["xep_0461"].send_reply(
+        reply_to=notice.sender, reply_id=notice.stanza["id"], fallback=notice.body,
+        mto=desk.jid, mbody="/close replaced the toner", mtype="chat",
+    )  # fmt: skip
+    assert await desk.answer(w2) == "#3 closed."
 
 
 async def test_a_file_too_large_is_refused_and_nothing_is_kept(desk: Desk) -> None:
