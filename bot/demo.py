@@ -41,6 +41,8 @@ xmpp:
   tls: none            # loopback only
 database:
   url: sqlite+aiosqlite:///{(workdir / "helpdesk.db").resolve()}
+attachments:
+  folder: {(workdir / "attachments").resolve()}
 schedule:
   timezone: Europe/Moscow
 language: en
@@ -109,7 +111,8 @@ def run_demo(workdir: Path, *, install: bool) -> int:
     workdir = workdir.resolve()
     shutil.rmtree(workdir, ignore_errors=True)  # a fresh demo each time
     workdir.mkdir(parents=True)
-    prosody = ProsodyServer(workdir / "prosody", domain=DOMAIN)
+    # with HTTP upload, so photos can be sent to tickets from a client
+    prosody = ProsodyServer(workdir / "prosody", domain=DOMAIN, upload=True)
     try:
         prosody.start()
         accounts = _accounts(prosody)
