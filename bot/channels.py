@@ -36,6 +36,7 @@ class Envelope:
     address: str  # a JID, an E.164 phone number, an e-mail address or a room JID
     text: str
     subject: str = ""  # e-mail only: the first line of the text when empty
+    ticket: int | None = None  # the ticket it is about: chat puts it in that ticket's thread
 
 
 class Channel(Protocol):

@@ -55,7 +55,9 @@ class Verifiable(Protocol):
 
 
 def _envelope(message: Outbox) -> Envelope:
-    return Envelope(message.key, message.address, message.text, message.subject or "")
+    return Envelope(
+        message.key, message.address, message.text, message.subject or "", message.ticket_id
+    )
 
 
 class _Worker:

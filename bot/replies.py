@@ -35,7 +35,6 @@ Via = Literal["reply", "quote", "thread"]
 _NUMBER = re.compile(r"(?<![\w#№])[#№](\d{1,9})(?!\w)")  # `#N` as a word, as tokens read it
 _COMMENT_WORD = re.compile(r"#\d+[,.:;]?")  # commands/core.py: `#N text` is a comment
 _THREAD = re.compile(re.escape(THREAD_PREFIX) + r"(\d{1,9})")
-_HEAD = re.compile(r"#(\d{1,9})(?!\d)")
 # the commands that act on one ticket: a reply runs them on its ticket (`Replied.command`)
 TICKET_COMMANDS = frozenset({"take", "close", "reopen", "show", "prio", "due", "assign"})
 
@@ -53,14 +52,6 @@ def thread_ticket(thread: str | None) -> int | None:
     """The ticket number of a ticket thread (`ticket_thread`); None for any other."""
     found = _THREAD.fullmatch(thread.strip()) if thread else None
     return int(found.group(1)) if found else None
-
-
-def notice_thread(text: str) -> str | None:
-    """The thread a notification goes out in: the ticket's, when its text is about one.
-    Every ticket notification's first line starts with `#N` (commands/notify.py
-    `notice_text`); the others (the morning agenda) get none."""
-    found = _HEAD.match(text)
-    return ticket_thread(int(found.group(1))) if found else None
 
 
 def is_correction(msg: Message) -> bool:

@@ -23,7 +23,7 @@ from bot.archive import sent_message_ids
 from bot.channels import Envelope, NotConnected, PermanentFailure
 from bot.config import XmppConfig
 from bot.receipts import request_acknowledgement
-from bot.replies import is_correction, notice_thread, oob_url, own_text, read_stanza, replied_ticket
+from bot.replies import is_correction, oob_url, own_text, read_stanza, replied_ticket, ticket_thread
 from commands.i18n import t
 from storage import queries
 from storage.db import Sessions
@@ -256,9 +256,8 @@ class ChatChannel:
         except InvalidJID as exc:
             raise PermanentFailure(f"not a JID: {envelope.address!r}") from exc
         message = self.bot.make_message(mto=to, mbody=envelope.text, mtype="chat")
-        thread = notice_thread(envelope.text)
-        if thread is not None:  # a reply in it lands on the ticket (bot/replies.py)
-            message["thread"] = thread
+        if envelope.ticket is not None:  # a reply in it lands on the ticket (bot/replies.py)
+            message["thread"] = ticket_thread(envelope.ticket)
         request_acknowledgement(message, envelope.key).send()
 
     async def flush(self, timeout: float = 10.0) -> None:
