@@ -9,7 +9,7 @@ from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
-from dialog import make_dialog
+from dialog import START, DialogBot, copy_of, make_dialog
 from xmpp_client import Account, AccountFactory, ChatClient, ClientFactory
 
 from bot.prosody import ProsodyNotInstalled, ProsodyServer, ensure_prosody_installed
@@ -128,6 +128,15 @@ def staffed_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
     asyncio.run(build())
     return path
+
+
+@pytest.fixture
+async def dialog_bot(staffed_template: Path, tmp_path: Path) -> AsyncIterator[DialogBot]:
+    """A DialogBot on this test's copy of `staffed_template`, its clock at `dialog.START`
+    (a test may move `dialog_bot.clock.now`); its engine disposed after."""
+    bot = copy_of(staffed_template, tmp_path, START)
+    yield bot
+    await bot.engine.dispose()
 
 
 # ---------------------------------------------------------------------------

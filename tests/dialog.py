@@ -8,6 +8,7 @@ from collections.abc import Awaitable, Callable
 from datetime import datetime
 from pathlib import Path
 
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlalchemy.pool import StaticPool
 
@@ -15,7 +16,7 @@ from bot.channels import Envelope
 from bot.delivery import OutboxDelivery
 from commands.core import Helpdesk
 from storage.db import Sessions, make_engine, make_sessions
-from storage.models import Base
+from storage.models import Base, Outbox, Staff
 
 DEPARTMENTS = [("it", "IT department"), ("ops", "Operators"), ("hr", "Human resources")]
 # login, role, home, extras
@@ -30,6 +31,7 @@ STAFF = [
     ("multi", "user", "hr", ["it"]),
 ]
 DOMAIN = "example.test"
+START = datetime(2026, 11, 25, 9, 0)  # a bot's clock at first: Wednesday, 12:00 in Moscow
 
 
 class Clock:
@@ -128,7 +130,7 @@ async def make_dialog(url: str = "sqlite+aiosqlite://", clock: Clock | None = No
     async with engine.begin() as conn:
         await conn.run_sync(Base.metadata.drop_all)
         await conn.run_sync(Base.metadata.create_all)
-    bot = DialogBot(engine, make_sessions(engine), clock or Clock(datetime(2026, 11, 25, 9, 0)))
+    bot = DialogBot(engine, make_sessions(engine), clock or Clock(START))
     await bot.setup()
     return bot
 
@@ -140,3 +142,16 @@ def copy_of(template: Path, folder: Path, now: datetime) -> DialogBot:
     shutil.copy(template, db)
     engine = make_engine(f"sqlite+aiosqlite:///{db}")
     return DialogBot(engine, make_sessions(engine), Clock(now))
+
+
+async def chat_key(bot: DialogBot, login: str, ticket: int) -> str:
+    """The stanza id of the chat notification about #ticket that went to that person."""
+    async with bot.sessions() as session:
+        key = await session.scalar(
+            select(Outbox.key)
+            .join(Staff, Staff.id == Outbox.recipient_id)
+            .where(Staff.login == login, Outbox.ticket_id == ticket, Outbox.channel == "xmpp")
+            .order_by(Outbox.id)
+        )
+    assert key is not None
+    return key

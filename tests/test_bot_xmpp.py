@@ -10,18 +10,15 @@ import subprocess
 import sys
 import threading
 from collections.abc import AsyncIterator, Awaitable, Callable
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
+from live_desk import BotTask, bot_config, helpdesk_core, read, seed, staff_accounts
 from sqlalchemy import func, select
 from xmpp_client import Account, AccountFactory, ChatClient, ClientFactory
 
-from bot.app import run
-from bot.config import Config, parse_config
+from bot.config import Config
 from bot.prosody import ProsodyServer
-from commands.core import Helpdesk
-from storage.db import make_engine, make_sessions
 from storage.models import Outbox, OutboxStatus, Ticket
 
 pytestmark = pytest.mark.xmpp
@@ -33,65 +30,30 @@ STAFF = [  # login, role, home department
     ("w2", "user", "it"),
     ("hr1", "user", "hr"),
 ]
+DEPARTMENTS = ["it", "ops", "hr"]
 
 
-def make_config(bot: Account, address: tuple[str, int], db: Path) -> Config:
-    return parse_config(
-        {
-            "xmpp": {"jid": bot.jid, "password": bot.password, "tls": "none",
-                     "server": f"{address[0]}:{address[1]}"},
-            "database": {"url": f"sqlite+aiosqlite:///{db}"},
-            "language": "en",
-        },
-        {},
-    )  # fmt: skip
+def make_config(bot: Account, server: ProsodyServer, folder: Path) -> Config:
+    # no notifications section: the bot's default quiet hours
+    return bot_config(server, bot, folder, notifications=None)
 
 
-@dataclass
-class Helpdesk_:
+class Helpdesk_(BotTask):
     """A running bot with staff accounts on the real server."""
 
-    config: Config
-    accounts: dict[str, Account]
-    client: Callable[[str], Awaitable[ChatClient]] | None = None
-    stop_event: asyncio.Event = field(default_factory=asyncio.Event)
-    task: asyncio.Task[None] | None = None
-
-    @property
-    def jid(self) -> str:
-        return self.config.xmpp.jid
-
-    def start(self) -> None:
-        self.stop_event = asyncio.Event()
-        self.task = asyncio.create_task(run(self.config, self.stop_event))
-
-    async def stop(self) -> None:
-        self.stop_event.set()
-        if self.task is not None:
-            await asyncio.wait_for(self.task, 10)
-            self.task = None
+    def __init__(
+        self,
+        config: Config,
+        accounts: dict[str, Account],
+        client: Callable[[str], Awaitable[ChatClient]] | None = None,
+    ) -> None:
+        super().__init__(config, stop_within=10)
+        self.accounts = accounts
+        self.client = client
 
     async def count(self, model: type[Ticket] | type[Outbox]) -> int:
-        engine = make_engine(self.config.database.url)
-        try:
-            async with engine.connect() as conn:
-                return await conn.scalar(select(func.count()).select_from(model)) or 0
-        finally:
-            await engine.dispose()
-
-
-async def seed(config: Config, accounts: dict[str, Account]) -> None:
-    from storage import migrate
-
-    engine = make_engine(config.database.url)
-    await migrate.upgrade(engine)
-    core = Helpdesk(make_sessions(engine), language="en")
-    for short in ("it", "ops", "hr"):
-        await core.run_admin("dept", ["add", short, short.upper()])
-    for login, role, home in STAFF:
-        await core.run_admin("staff", ["add", login, accounts[login].jid, role, home])
-        await core.run_admin("staff", ["set", login, "lang", "en"])
-    await engine.dispose()
+        [count] = await read(self.config, select(func.count()).select_from(model))
+        return int(count or 0)
 
 
 @pytest.fixture
@@ -101,9 +63,9 @@ async def helpdesk(
     xmpp_client: ClientFactory,
     tmp_path: Path,
 ) -> AsyncIterator[Helpdesk_]:
-    accounts = {login: xmpp_account(login.replace("_", "")) for login, _, _ in STAFF}
-    config = make_config(xmpp_account("bot"), prosody.address, tmp_path / "hd.db")
-    await seed(config, accounts)
+    accounts = staff_accounts(xmpp_account, STAFF)
+    config = make_config(xmpp_account("bot"), prosody, tmp_path)
+    await seed(config, STAFF, accounts, DEPARTMENTS)
 
     async def client(login: str) -> ChatClient:
         return await xmpp_client(accounts[login])
@@ -205,20 +167,15 @@ async def test_notifications_queued_while_down_are_delivered_after_restart(
     w1 = await helpdesk.client("w1")
     assert (await w1.ask(helpdesk.jid, "help", timeout=10)).startswith("Commands")
     await helpdesk.stop()
-    engine = make_engine(helpdesk.config.database.url)
-    core = Helpdesk(make_sessions(engine), language="en")  # committed, never sent
-    assert await core.handle(helpdesk.accounts["operator"].jid, "new queued @w1") == (
-        "Ticket #1 opened for @w1."
-    )
-    await engine.dispose()
+    async with helpdesk_core(helpdesk.config) as core:  # committed, never sent
+        assert await core.handle(helpdesk.accounts["operator"].jid, "new queued @w1") == (
+            "Ticket #1 opened for @w1."
+        )
     helpdesk.start()
     notice = await w1.expect(timeout=10, from_=helpdesk.jid)
     assert notice.body == "#1 queued — from @operator\nNew for @w1 [normal]"
     await w1.expect_none(0.5, from_=helpdesk.jid)
-    engine = make_engine(helpdesk.config.database.url)
-    async with engine.connect() as conn:
-        statuses = (await conn.scalars(select(Outbox.status))).all()
-    await engine.dispose()
+    statuses = await read(helpdesk.config, select(Outbox.status))
     assert statuses and all(s == OutboxStatus.SENT.value for s in statuses)
 
 
@@ -232,10 +189,10 @@ async def test_the_bot_reconnects_when_the_server_comes_back(
             Account(server.register("bot", "pw-bot"), "pw-bot"),
             Account(server.register("operator", "pw-op"), "pw-op"),
         )
-        config = make_config(bot, server.address, tmp_path / "hd.db")
-        await seed(config, {login: user for login, _, _ in STAFF[:1]} | {
+        config = make_config(bot, server, tmp_path)
+        await seed(config, STAFF, {login: user for login, _, _ in STAFF[:1]} | {
             login: Account(f"{login}@localhost", "x") for login, _, _ in STAFF[1:]
-        })  # fmt: skip
+        }, DEPARTMENTS)  # fmt: skip
         desk = Helpdesk_(config, {"operator": user})
         desk.start()
         client = ChatClient.for_account(user, server.address)

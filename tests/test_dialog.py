@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 import re
-from collections.abc import AsyncIterator
 from datetime import datetime, timedelta
-from pathlib import Path
 
 import pytest
-from dialog import DialogBot, copy_of
+from dialog import DialogBot
 from sqlalchemy import func, select
 
 from bot.channels import Envelope, NotConnected, TemporaryFailure
@@ -22,10 +20,8 @@ HINT = "Type 'help' for the list of commands."
 
 
 @pytest.fixture
-async def bot(staffed_template: Path, tmp_path: Path) -> AsyncIterator[DialogBot]:
-    bot = copy_of(staffed_template, tmp_path, NOW)
-    yield bot
-    await bot.engine.dispose()
+def bot(dialog_bot: DialogBot) -> DialogBot:
+    return dialog_bot
 
 
 def notified(bot: DialogBot) -> dict[str, list[str]]:

@@ -8,13 +8,12 @@ from __future__ import annotations
 import ast
 import re
 import string
-from collections.abc import AsyncIterator, Iterator
-from datetime import datetime
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from babel.messages.pofile import read_po
-from dialog import DialogBot, copy_of
+from dialog import DialogBot
 
 import commands.core  # noqa: F401  (registers every command)
 from commands.i18n import CATALOG, LANGUAGES, catalog_path
@@ -108,10 +107,8 @@ def test_english_help_lines_follow_the_docstrings(language: str) -> None:
 
 
 @pytest.fixture
-async def bot(staffed_template: Path, tmp_path: Path) -> AsyncIterator[DialogBot]:
-    bot = copy_of(staffed_template, tmp_path, datetime(2026, 11, 25, 9, 0))
-    yield bot
-    await bot.engine.dispose()
+def bot(dialog_bot: DialogBot) -> DialogBot:
+    return dialog_bot
 
 
 async def test_help_lists_the_russian_words_for_each_command(bot: DialogBot) -> None:

@@ -4,13 +4,12 @@ escalations, acknowledgement of urgent assignments, the heads' digest; each exac
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from datetime import date, datetime, time, timedelta
-from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
-from dialog import DOMAIN, DialogBot, copy_of
+from dialog import DOMAIN, DialogBot, chat_key
 from sqlalchemy import func, select, update
 
 from commands.jobs import Jobs, by_priority, duration_text
@@ -31,16 +30,16 @@ def at(day: int, clock: str) -> datetime:
 
 
 @pytest.fixture
-async def bot(staffed_template: Path, tmp_path: Path) -> AsyncIterator[DialogBot]:
+async def bot(dialog_bot: DialogBot) -> DialogBot:
     """Tuesday 24.11 17:00 in Moscow; SMS and e-mail configured; w1 and w2 have phones."""
-    bot = copy_of(staffed_template, tmp_path, at(24, "17:00"))
+    bot = dialog_bot
+    bot.clock.now = at(24, "17:00")
     bot.core.rules = dataclasses.replace(
         bot.core.rules, sms=True, email=True, ack_within=ACK_WITHIN
     )
     for login, phone in (("w1", W1_PHONE), ("w2", W2_PHONE)):
         assert await bot.say("admin", f"staff set {login} phone {phone}")
-    yield bot
-    await bot.engine.dispose()
+    return bot
 
 
 def jobs_of(bot: DialogBot, woken: Callable[[], None] | None = None) -> Jobs:
@@ -55,19 +54,6 @@ async def set_mail(bot: DialogBot, login: str, address: str | None, mode: str) -
         await session.execute(
             update(Staff).where(Staff.login == login).values(email=address, email_mode=mode)
         )
-
-
-async def chat_key(bot: DialogBot, login: str, ticket: int) -> str:
-    """The stanza id of the chat notification about #ticket that went to that person."""
-    async with bot.sessions() as session:
-        key = await session.scalar(
-            select(Outbox.key)
-            .join(Staff, Staff.id == Outbox.recipient_id)
-            .where(Staff.login == login, Outbox.ticket_id == ticket, Outbox.channel == "xmpp")
-            .order_by(Outbox.id)
-        )
-    assert key is not None
-    return key
 
 
 async def outbox_size(bot: DialogBot) -> int:

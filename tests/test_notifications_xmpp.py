@@ -13,18 +13,15 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from live_desk import bot_config, helpdesk_core, read, running, seed, staff_accounts
 from slixmpp import JID
 from sms_provider import SmsProvider
 from smtp_server import SmtpServer
 from sqlalchemy import select
 from xmpp_client import Account, AccountFactory, ChatClient, ClientFactory
 
-from bot.app import run
-from bot.config import Config, parse_config
+from bot.config import Config
 from bot.prosody import ProsodyServer
-from commands.core import Helpdesk
-from storage import migrate
-from storage.db import make_engine, make_sessions
 from storage.models import Outbox
 
 pytestmark = pytest.mark.xmpp
@@ -53,13 +50,8 @@ class Desk:
         return self.config.xmpp.jid
 
     async def outbox(self, channel: str) -> list[Outbox]:
-        engine = make_engine(self.config.database.url)
-        try:
-            async with make_sessions(engine)() as session:
-                query = select(Outbox).where(Outbox.channel == channel).order_by(Outbox.id)
-                return list((await session.scalars(query)).all())
-        finally:
-            await engine.dispose()
+        query = select(Outbox).where(Outbox.channel == channel).order_by(Outbox.id)
+        return await read(self.config, query)
 
 
 async def eventually(check: Callable[[], object], timeout: float = 10, what: str = "") -> None:
@@ -69,21 +61,6 @@ async def eventually(check: Callable[[], object], timeout: float = 10, what: str
         await asyncio.sleep(0.02)
 
 
-async def seed(config: Config, accounts: dict[str, Account]) -> None:
-    engine = make_engine(config.database.url)
-    await migrate.upgrade(engine)
-    core = Helpdesk(make_sessions(engine), language="en")
-    for short in ("it", "ops"):
-        await core.run_admin("dept", ["add", short, short.upper()])
-    for n, (login, role, home) in enumerate(STAFF):
-        await core.run_admin("staff", ["add", login, accounts[login].jid, role, home])
-        await core.run_admin("staff", ["set", login, "lang", "en"])
-        await core.run_admin("staff", ["set", login, "phone", f"+7916000000{n}"])
-    await core.run_admin("staff", ["set", "head_it", "email", "head@example.test"])
-    await core.run_admin("staff", ["set", "head_it", "mail", "all"])
-    await engine.dispose()
-
-
 @pytest.fixture
 async def desk(
     prosody: ProsodyServer,
@@ -91,41 +68,30 @@ async def desk(
     xmpp_client: ClientFactory,
     tmp_path: Path,
 ) -> AsyncIterator[Desk]:
-    accounts = {login: xmpp_account(login.replace("_", "")) for login, _, _ in STAFF}
+    accounts = staff_accounts(xmpp_account, STAFF)
     bot = xmpp_account("bot")
     room = f"it-{JID(bot.jid).user}@{prosody.muc_domain}"
     with SmtpServer() as smtp:
         async with SmsProvider(token=TOKEN) as sms:
-            config = parse_config(
-                {
-                    "xmpp": {
-                        "jid": bot.jid,
-                        "password": bot.password,
-                        "tls": "none",
-                        "server": f"127.0.0.1:{prosody.c2s_port}",
-                        "rooms": {"it": room},
-                    },
-                    "database": {"url": f"sqlite+aiosqlite:///{tmp_path / 'hd.db'}"},
-                    "sms": {"provider": "generic", "url": f"{sms.url}/send", "token": TOKEN},
-                    "email": {"smtp": smtp.address, "starttls": False, "from": "hd@example.test"},
-                    "notifications": {"quiet_hours": None},
-                    "escalation": {"ack_within": {"urgent": "2s", "high": "1h"}},
-                    "language": "en",
-                },
-                {},
+            config = bot_config(
+                prosody,
+                bot,
+                tmp_path,
+                xmpp_extra={"rooms": {"it": room}},
+                sms={"provider": "generic", "url": f"{sms.url}/send", "token": TOKEN},
+                email={"smtp": smtp.address, "starttls": False, "from": "hd@example.test"},
+                escalation={"ack_within": {"urgent": "2s", "high": "1h"}},
             )
-            await seed(config, accounts)
+            await seed(config, STAFF, accounts, ["it", "ops"], phones=True)
+            async with helpdesk_core(config) as core:
+                await core.run_admin("staff", ["set", "head_it", "email", "head@example.test"])
+                await core.run_admin("staff", ["set", "head_it", "mail", "all"])
 
             async def client(login: str) -> ChatClient:
                 return await xmpp_client(accounts[login])
 
-            stop = asyncio.Event()
-            task = asyncio.create_task(run(config, stop))
-            try:
+            async with running(config):
                 yield Desk(config, accounts, client, sms, smtp, room)
-            finally:
-                stop.set()
-                await asyncio.wait_for(task, 15)
 
 
 def subscribed(client: ChatClient, jid: str) -> bool:

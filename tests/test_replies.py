@@ -6,12 +6,8 @@ comment going through the same core path as `#N <text>`."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from datetime import datetime
-from pathlib import Path
-
 import pytest
-from dialog import DOMAIN, DialogBot, copy_of
+from dialog import DOMAIN, DialogBot, chat_key
 from slixmpp.stanza import Message
 from slixmpp.xmlstream import ET
 from sqlalchemy import select
@@ -21,7 +17,6 @@ from bot.replies import (
     Replied,
     is_command,
     is_correction,
-    notice_thread,
     oob_url,
     own_text,
     quoted_ticket,
@@ -33,9 +28,8 @@ from bot.replies import (
     without_fallback,
 )
 from commands.notify import notice_text, priority_mark, short_name, shorten
-from storage.models import Customer, Outbox, Staff, TicketEvent
+from storage.models import Customer, TicketEvent
 
-NOW = datetime(2026, 11, 25, 9, 0)  # 12:00 in Moscow
 BOT = "helpdesk@example.test"
 NOTICE = "#1 !high printer jams — from @operator\nNew for @it [high]"
 
@@ -109,8 +103,6 @@ def test_ticket_threads() -> None:
     assert thread_ticket("helpdesk-ticket-x") is None
     assert thread_ticket("some-client-thread") is None
     assert thread_ticket(None) is None
-    assert notice_thread(NOTICE) == "helpdesk-ticket-1"
-    assert notice_thread("Due today or overdue for @w1:\n#2 [normal, new] x") is None
 
 
 def test_command_words_corrections_and_files() -> None:
@@ -153,22 +145,8 @@ def test_the_first_line_is_short_and_says_who_it_is_from() -> None:
 
 
 @pytest.fixture
-async def bot(staffed_template: Path, tmp_path: Path) -> AsyncIterator[DialogBot]:
-    bot = copy_of(staffed_template, tmp_path, NOW)
-    yield bot
-    await bot.engine.dispose()
-
-
-async def chat_key(bot: DialogBot, login: str, ticket: int) -> str:
-    async with bot.sessions() as session:
-        key = await session.scalar(
-            select(Outbox.key)
-            .join(Staff, Staff.id == Outbox.recipient_id)
-            .where(Staff.login == login, Outbox.ticket_id == ticket, Outbox.channel == "xmpp")
-            .order_by(Outbox.id)
-        )
-    assert key is not None
-    return key
+def bot(dialog_bot: DialogBot) -> DialogBot:
+    return dialog_bot
 
 
 async def comments(bot: DialogBot, ticket: int) -> list[str | None]:

@@ -5,12 +5,10 @@ from __future__ import annotations
 
 import dataclasses
 import string
-from collections.abc import AsyncIterator
 from datetime import datetime, timedelta
-from pathlib import Path
 
 import pytest
-from dialog import DialogBot, copy_of
+from dialog import DialogBot
 from sqlalchemy import func, select
 
 from bot.channels import Envelope, NotConnected, PermanentFailure
@@ -25,10 +23,8 @@ NOT_ALLOWED = "You may not use 'staff'."
 
 
 @pytest.fixture
-async def bot(staffed_template: Path, tmp_path: Path) -> AsyncIterator[DialogBot]:
-    bot = copy_of(staffed_template, tmp_path, NOW)
-    yield bot
-    await bot.engine.dispose()
+def bot(dialog_bot: DialogBot) -> DialogBot:
+    return dialog_bot
 
 
 def usage(word: str) -> str:

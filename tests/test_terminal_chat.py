@@ -13,14 +13,11 @@ from pathlib import Path
 
 import pytest
 import yaml
+from live_desk import bot_settings, running, seed, staff_accounts
 from xmpp_client import Account, AccountFactory, ClientFactory
 
-from bot.app import run
 from bot.config import load_config
 from bot.prosody import ProsodyServer
-from commands.core import Helpdesk
-from storage import migrate
-from storage.db import make_engine, make_sessions
 
 pytestmark = pytest.mark.xmpp
 
@@ -61,39 +58,15 @@ class Terminal:
 async def desk(
     prosody: ProsodyServer, xmpp_account: AccountFactory, tmp_path: Path
 ) -> AsyncIterator[tuple[Path, dict[str, Account]]]:
-    accounts = {login: xmpp_account(login) for login in ("operator", "w1")}
+    staff = [("operator", "user", "it"), ("w1", "user", "it")]
+    accounts = staff_accounts(xmpp_account, staff)
     bot = xmpp_account("bot")
     config_file = tmp_path / "bot.yaml"
-    config_file.write_text(
-        yaml.safe_dump(
-            {
-                "xmpp": {
-                    "jid": bot.jid,
-                    "password": bot.password,
-                    "tls": "none",
-                    "server": f"127.0.0.1:{prosody.c2s_port}",
-                },
-                "database": {"url": f"sqlite+aiosqlite:///{tmp_path / 'hd.db'}"},
-                "notifications": {"quiet_hours": None},
-                "language": "en",
-            }
-        )
-    )
+    config_file.write_text(yaml.safe_dump(bot_settings(prosody, bot, tmp_path)))
     config = load_config(config_file)
-    engine = make_engine(config.database.url)
-    await migrate.upgrade(engine)
-    core = Helpdesk(make_sessions(engine), language="en")
-    await core.run_admin("dept", ["add", "it", "IT"])
-    for login, role in (("operator", "user"), ("w1", "user")):
-        await core.run_admin("staff", ["add", login, accounts[login].jid, role, "it"])
-    await engine.dispose()
-    stop = asyncio.Event()
-    task = asyncio.create_task(run(config, stop))
-    try:
+    await seed(config, staff, accounts, ["it"], language=None)  # no language of their own
+    async with running(config):
         yield config_file, accounts
-    finally:
-        stop.set()
-        await asyncio.wait_for(task, 15)
 
 
 async def start_chat(config_file: Path, login: str, password: str) -> Terminal:

@@ -17,16 +17,17 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
-from aiohttp import ClientResponse, DummyCookieJar, web
+from aiohttp import ClientResponse, DummyCookieJar
 from aiohttp.test_utils import TestClient, TestServer
 from databases import BACKENDS, scratch_database
-from dialog import DialogBot, copy_of, make_dialog
+from dialog import DialogBot, make_dialog
 from sqlalchemy import select
+from web_page import Client, get, page_clients, signed_in_as
 
 from bot.config import WebConfig
 from storage.models import WebLink, WebSession
 from web_readonly.app import init_app
-from web_readonly.security import CONTENT_SECURITY_POLICY, runner_options
+from web_readonly.security import CONTENT_SECURITY_POLICY
 
 NOW = datetime(2026, 11, 25, 9, 0)
 PUBLIC_URL = "https://helpdesk.example.test"
@@ -44,16 +45,13 @@ SECURITY_HEADERS = {
     "X-Frame-Options": "DENY",
 }
 
-Client = TestClient[web.Request, web.Application]
 MakeClient = Callable[..., Awaitable[Client]]
 
 
 @pytest.fixture
-async def bot(staffed_template: Path, tmp_path: Path) -> AsyncIterator[DialogBot]:
-    bot = copy_of(staffed_template, tmp_path, NOW)
-    bot.core.web_url = PUBLIC_URL
-    yield bot
-    await bot.engine.dispose()
+def bot(dialog_bot: DialogBot) -> DialogBot:
+    dialog_bot.core.web_url = PUBLIC_URL
+    return dialog_bot
 
 
 @pytest.fixture
@@ -61,21 +59,14 @@ async def make_client(bot: DialogBot) -> AsyncIterator[MakeClient]:
     """`await make_client(public_url=..., secure=...)`: a test client of the web page on the
     bot's database and clock. Cookies are handled by hand (no cookie jar) so each test says
     exactly which session a request carries."""
-    clients: list[Client] = []
+    async with page_clients() as open_client:
 
-    async def make(public_url: str = PUBLIC_URL, secure: bool | None = None) -> Client:
-        config = WebConfig(public_url=public_url)
-        app = init_app(bot.sessions, config, clock=bot.clock, secure=secure, language="en")
-        server = TestServer(app)
-        await server.start_server(**runner_options())  # as make_runner: the masked log
-        client: Client = TestClient(server, cookie_jar=DummyCookieJar())
-        await client.start_server()
-        clients.append(client)
-        return client
+        async def make(public_url: str = PUBLIC_URL, secure: bool | None = None) -> Client:
+            config = WebConfig(public_url=public_url)
+            app = init_app(bot.sessions, config, clock=bot.clock, secure=secure, language="en")
+            return await open_client(app)
 
-    yield make
-    for client in clients:
-        await client.close()
+        yield make
 
 
 @pytest.fixture
@@ -102,19 +93,6 @@ async def sign_in(client: Client, bot: DialogBot, login: str) -> str:
     response = await post_token(client, await token_for(bot, login))
     assert (response.status, response.headers["Location"]) == (303, "/")
     return response.cookies["hd_session"].value
-
-
-async def get(client: Client, path: str, cookie: str | None = None) -> ClientResponse:
-    headers = {"Cookie": f"hd_session={cookie}"} if cookie else {}
-    return await client.get(path, headers=headers, allow_redirects=False)
-
-
-async def signed_in_as(client: Client, cookie: str) -> str | None:
-    response = await get(client, "/", cookie)
-    if response.status != 200:
-        return None
-    found = re.search(r"Signed in as @(\w+)", await response.text())
-    return found[1] if found else None
 
 
 # --- the link -------------------------------------------------------------------------------

@@ -18,21 +18,20 @@ import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import replace
 from datetime import datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import pytest
-from aiohttp import ClientResponse, DummyCookieJar, web
+from aiohttp import ClientResponse, DummyCookieJar
 from aiohttp.test_utils import TestClient, TestServer
-from dialog import DialogBot, copy_of
+from dialog import DialogBot
 from slapd import SlapdServer, ldif_entry
+from web_page import Client, get, page_clients, signed_in_as
 
 from bot.config import ConfigError, LdapConfig, Secret, WebConfig, parse_config
 from bot.servers import free_port
 from web_readonly import ldap_login
 from web_readonly.app import init_app
 from web_readonly.ldap_login import SIGN_IN, FailedAttempts, Verdict, check_password, find_entry
-from web_readonly.security import runner_options
 
 NOW = datetime(2026, 11, 25, 9, 0)
 PUBLIC_URL = "https://helpdesk.example.test"
@@ -50,7 +49,6 @@ PASSWORDS = {
 }
 ENABLED, DISABLED = 512, 514
 
-Client = TestClient[web.Request, web.Application]
 MakeClient = Callable[..., Awaitable[Client]]
 
 
@@ -79,33 +77,24 @@ def directory(slapd: SlapdServer) -> Iterator[LdapConfig]:
 
 
 @pytest.fixture
-async def bot(staffed_template: Path, tmp_path: Path) -> AsyncIterator[DialogBot]:
-    bot = copy_of(staffed_template, tmp_path, NOW)
-    bot.core.web_url = PUBLIC_URL
-    yield bot
-    await bot.engine.dispose()
+def bot(dialog_bot: DialogBot) -> DialogBot:
+    dialog_bot.core.web_url = PUBLIC_URL
+    return dialog_bot
 
 
 @pytest.fixture
 async def make_client(bot: DialogBot, directory: LdapConfig) -> AsyncIterator[MakeClient]:
     """`await make_client(ldap_login=..., ldap=...)`: the page on the bot's database and
     clock, with no cookie jar (each request carries exactly the cookie a test gives)."""
-    clients: list[Client] = []
     default: Any = directory
+    async with page_clients() as open_client:
 
-    async def make(ldap_login: bool = True, ldap: LdapConfig | None = default) -> Client:
-        config = WebConfig(public_url=PUBLIC_URL, ldap_login=ldap_login)
-        app = init_app(bot.sessions, config, clock=bot.clock, language="en", ldap=ldap)
-        server = TestServer(app)
-        await server.start_server(**runner_options())
-        client: Client = TestClient(server, cookie_jar=DummyCookieJar())
-        await client.start_server()
-        clients.append(client)
-        return client
+        async def make(ldap_login: bool = True, ldap: LdapConfig | None = default) -> Client:
+            config = WebConfig(public_url=PUBLIC_URL, ldap_login=ldap_login)
+            app = init_app(bot.sessions, config, clock=bot.clock, language="en", ldap=ldap)
+            return await open_client(app)
 
-    yield make
-    for client in clients:
-        await client.close()
+        yield make
 
 
 @pytest.fixture
@@ -118,19 +107,6 @@ async def sign_in(
 ) -> ClientResponse:
     data = {"login": login, "password": password}
     return await client.post("/sign-in", data=data, headers=headers, allow_redirects=False)
-
-
-async def get(client: Client, path: str, cookie: str | None = None) -> ClientResponse:
-    headers = {"Cookie": f"hd_session={cookie}"} if cookie else {}
-    return await client.get(path, headers=headers, allow_redirects=False)
-
-
-async def signed_in_as(client: Client, cookie: str) -> str | None:
-    response = await get(client, "/", cookie)
-    if response.status != 200:
-        return None
-    found = re.search(r"Signed in as @(\w+)", await response.text())
-    return found[1] if found else None
 
 
 async def refusal(response: ClientResponse, password: str) -> str:

@@ -6,7 +6,6 @@ becomes as a chat command."""
 
 from __future__ import annotations
 
-import asyncio
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
@@ -17,26 +16,25 @@ from zoneinfo import ZoneInfo
 
 import pytest
 import slixmpp
+from live_desk import bot_config, database, read, running, seed, staff_accounts
 from slixmpp.exceptions import IqError
 from sqlalchemy import select
 from xmpp_client import Account, AccountFactory, ChatClient, ClientFactory
 
 from bot import adhoc
-from bot.adhoc import (
-    AdhocCommands,
+from bot.adhoc import AdhocCommands
+from bot.config import Config
+from bot.prosody import ProsodyServer
+from commands.core import Helpdesk
+from commands.errors import CommandError, UsageError
+from commands.forms import (
     call_command,
     new_command,
     plan_command,
     protect,
     ticket_command,
 )
-from bot.app import run
-from bot.config import Config, parse_config
-from bot.prosody import ProsodyServer
-from commands.core import Helpdesk
-from commands.errors import CommandError, UsageError
 from commands.tokens import split_command, tokenize
-from storage import migrate
 from storage.customers import save_search_data, set_name
 from storage.db import make_engine, make_sessions
 from storage.models import Customer, Staff, Ticket, TicketEvent
@@ -148,29 +146,14 @@ class Desk:
     client: Callable[[str | None], Awaitable[Forms]]
 
     async def tickets(self) -> list[Ticket]:
-        engine = make_engine(self.config.database.url)
-        try:
-            async with make_sessions(engine)() as session:
-                return list((await session.scalars(select(Ticket).order_by(Ticket.id))).all())
-        finally:
-            await engine.dispose()
+        return await read(self.config, select(Ticket).order_by(Ticket.id))
 
     async def staff_ids(self) -> dict[str, int]:
-        engine = make_engine(self.config.database.url)
-        try:
-            async with make_sessions(engine)() as session:
-                return {s.login: s.id for s in await session.scalars(select(Staff))}
-        finally:
-            await engine.dispose()
+        return {s.login: s.id for s in await read(self.config, select(Staff))}
 
     async def events(self, action: str) -> list[TicketEvent]:
-        engine = make_engine(self.config.database.url)
-        try:
-            async with make_sessions(engine)() as session:
-                query = select(TicketEvent).where(TicketEvent.action == action)
-                return list((await session.scalars(query.order_by(TicketEvent.id))).all())
-        finally:
-            await engine.dispose()
+        query = select(TicketEvent).where(TicketEvent.action == action)
+        return await read(self.config, query.order_by(TicketEvent.id))
 
 
 class Forms:
@@ -243,24 +226,18 @@ def completed(step: Any) -> str:
     return str(text)
 
 
-async def seed(config: Config, accounts: dict[str, Account]) -> None:
-    engine = make_engine(config.database.url)
-    await migrate.upgrade(engine)
-    sessions = make_sessions(engine)
-    core = Helpdesk(sessions, language="en")
-    for short in ("it", "ops", "hr"):
-        await core.run_admin("dept", ["add", short, f"{short.upper()} department"])
-    for login, role, home, language in STAFF:
-        await core.run_admin("staff", ["add", login, accounts[login].jid, role, home])
-        await core.run_admin("staff", ["set", login, "lang", language])
-    async with sessions() as session, session.begin():
+async def seed_desk(config: Config, accounts: dict[str, Account]) -> None:
+    """The departments and STAFF (each in their language), then the CUSTOMERS."""
+    departments = {short: f"{short.upper()} department" for short in ("it", "ops", "hr")}
+    languages = {login: language for login, _, _, language in STAFF}
+    await seed(config, STAFF, accounts, departments, language=languages)
+    async with database(config) as sessions, sessions() as session, session.begin():
         for name, login, dept, room, phones in CUSTOMERS:
             customer = Customer(login=login, department=dept, room=room, active=True)
             set_name(customer, name)
             session.add(customer)
             await session.flush()
             await save_search_data(session, customer, phones)
-    await engine.dispose()
 
 
 @pytest.fixture
@@ -270,23 +247,10 @@ async def desk(
     xmpp_client: ClientFactory,
     tmp_path: Path,
 ) -> AsyncIterator[Desk]:
-    accounts = {login: xmpp_account(login.replace("_", "")) for login, *_ in STAFF}
+    accounts = staff_accounts(xmpp_account, STAFF)
     bot = xmpp_account("bot")
-    config = parse_config(
-        {
-            "xmpp": {
-                "jid": bot.jid,
-                "password": bot.password,
-                "tls": "none",
-                "server": f"127.0.0.1:{prosody.c2s_port}",
-            },
-            "database": {"url": f"sqlite+aiosqlite:///{tmp_path / 'hd.db'}"},
-            "notifications": {"quiet_hours": None},
-            "language": "en",
-        },
-        {},
-    )
-    await seed(config, accounts)
+    config = bot_config(prosody, bot, tmp_path)
+    await seed_desk(config, accounts)
     full: list[str] = []
 
     async def client(login: str | None) -> Forms:
@@ -303,14 +267,9 @@ async def desk(
             full.append(forms.full)
         return forms
 
-    stop = asyncio.Event()
-    task = asyncio.create_task(run(config, stop))
-    try:
+    async with running(config):
         await client("admin")  # the bot is online and its full JID known
         yield Desk(config, accounts, client)
-    finally:
-        stop.set()
-        await asyncio.wait_for(task, 15)
 
 
 async def test_each_role_sees_its_commands_and_a_stranger_none(desk: Desk) -> None:

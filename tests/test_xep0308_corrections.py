@@ -4,24 +4,20 @@ in a department room (silently), and a stranger's correction is not answered."""
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator, Callable, Coroutine
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
+from live_desk import bot_config, read, running, seed, staff_accounts
 from slixmpp import JID
 from slixmpp.types import MessageTypes
 from sqlalchemy import select
-from xmpp_client import Account, AccountFactory, ChatClient, ClientFactory
+from xmpp_client import AccountFactory, ChatClient, ClientFactory
 
-from bot.app import run
-from bot.config import Config, parse_config
+from bot.config import Config
 from bot.prosody import ProsodyServer
-from commands.core import Helpdesk
-from storage import migrate
-from storage.db import make_engine, make_sessions
 from storage.models import Ticket
 
 pytestmark = pytest.mark.xmpp
@@ -42,24 +38,7 @@ class Desk:
 
     async def tickets(self) -> list[str]:
         """The text of every ticket, by number."""
-        engine = make_engine(self.config.database.url)
-        try:
-            async with make_sessions(engine)() as session:
-                return list(await session.scalars(select(Ticket.text).order_by(Ticket.id)))
-        finally:
-            await engine.dispose()
-
-
-async def seed(config: Config, accounts: dict[str, Account]) -> None:
-    engine = make_engine(config.database.url)
-    await migrate.upgrade(engine)
-    core = Helpdesk(make_sessions(engine), language="en")
-    for short in ("it", "ops"):
-        await core.run_admin("dept", ["add", short, short.upper()])
-    for login, role, home in STAFF:
-        await core.run_admin("staff", ["add", login, accounts[login].jid, role, home])
-        await core.run_admin("staff", ["set", login, "lang", "en"])
-    await engine.dispose()
+        return await read(self.config, select(Ticket.text).order_by(Ticket.id))
 
 
 @pytest.fixture
@@ -69,33 +48,19 @@ async def desk(
     xmpp_client: ClientFactory,
     tmp_path: Path,
 ) -> AsyncIterator[Desk]:
-    accounts = {login: xmpp_account(login.replace("_", "")) for login, _, _ in STAFF}
+    accounts = staff_accounts(xmpp_account, STAFF)
     bot = xmpp_account("bot")
     room = f"it-{JID(bot.jid).user}@{prosody.muc_domain}"
-    config = parse_config(
-        {
-            "xmpp": {"jid": bot.jid, "password": bot.password, "tls": "none",
-                     "server": f"127.0.0.1:{prosody.c2s_port}", "rooms": {"it": room}},
-            "database": {"url": f"sqlite+aiosqlite:///{tmp_path / 'hd.db'}"},
-            "notifications": {"quiet_hours": None},
-            "language": "en",
-        },
-        {},
-    )  # fmt: skip
-    await seed(config, accounts)
+    config = bot_config(prosody, bot, tmp_path, xmpp_extra={"rooms": {"it": room}})
+    await seed(config, STAFF, accounts, ["it", "ops"])
 
     async def client(login: str) -> ChatClient:
         made = await xmpp_client(accounts[login]) if login else await xmpp_client()
         made.register_plugin("xep_0308")
         return made
 
-    stop = asyncio.Event()
-    task = asyncio.create_task(run(config, stop))
-    try:
+    async with running(config):
         yield Desk(config, client, room)
-    finally:
-        stop.set()
-        await asyncio.wait_for(task, 15)
 
 
 def send(client: ChatClient, to: str, body: str, mid: str, mtype: MessageTypes = "chat") -> None:

@@ -19,18 +19,16 @@ from pathlib import Path
 
 import aiohttp
 import pytest
+from live_desk import bot_config, database, read, running, seed
 from slixmpp import JID
 from sqlalchemy import select
 from xmpp_client import Account, ChatClient, Incoming
 
-from bot.app import run
-from bot.config import Config, parse_config
+from bot.config import Config
 from bot.prosody import ProsodyNotInstalled, ProsodyServer, ensure_prosody_installed
 from bot.servers import free_port
-from commands.core import Helpdesk
-from storage import migrate, web_auth
+from storage import web_auth
 from storage.clock import utcnow
-from storage.db import make_engine, make_sessions
 from storage.models import Attachment, Staff
 
 pytestmark = pytest.mark.xmpp
@@ -147,28 +145,16 @@ class Desk:
         return sorted(p for p in self.folder.rglob("*") if p.is_file())
 
     async def rows(self) -> list[Attachment]:
-        engine = make_engine(self.config.database.url)
-        try:
-            async with make_sessions(engine)() as session:
-                query = select(Attachment).order_by(Attachment.id)
-                return list((await session.scalars(query)).all())
-        finally:
-            await engine.dispose()
+        return await read(self.config, select(Attachment).order_by(Attachment.id))
 
     async def nothing_stored(self) -> None:
         assert self.stored() == [] and await self.rows() == []
 
     async def sign_in(self, http: aiohttp.ClientSession, login: str) -> None:
-        engine = make_engine(self.config.database.url)
-        try:
-            async with make_sessions(engine)() as session, session.begin():
-                staff_id = await session.scalar(select(Staff.id).where(Staff.login == login))
-                assert staff_id is not None
-                token = await web_auth.create_link(
-                    session, staff_id, utcnow(), timedelta(minutes=10)
-                )
-        finally:
-            await engine.dispose()
+        async with database(self.config) as sessions, sessions() as session, session.begin():
+            staff_id = await session.scalar(select(Staff.id).where(Staff.login == login))
+            assert staff_id is not None
+            token = await web_auth.create_link(session, staff_id, utcnow(), timedelta(minutes=10))
         async with http.post(f"{self.web}/login", data={"token": token}) as response:
             assert response.status == 200, await response.text()
 
@@ -176,18 +162,6 @@ class Desk:
 def browser() -> aiohttp.ClientSession:
     """A client that keeps the session cookie of a page on an IP address."""
     return aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True))
-
-
-async def seed(config: Config, accounts: dict[str, Account]) -> None:
-    engine = make_engine(config.database.url)
-    await migrate.upgrade(engine)
-    core = Helpdesk(make_sessions(engine), language="en")
-    for short in ("it", "ops"):
-        await core.run_admin("dept", ["add", short, short.upper()])
-    for login, role, home in STAFF:
-        await core.run_admin("staff", ["add", login, accounts[login].jid, role, home])
-        await core.run_admin("staff", ["set", login, "lang", "en"])
-    await engine.dispose()
 
 
 @pytest.fixture
@@ -199,39 +173,27 @@ async def desk(upload_server: ProsodyServer, tmp_path: Path) -> AsyncIterator[De
         user, password = f"{login.replace('_', '')}-{tag}", os.urandom(8).hex()
         accounts[login] = Account(server.register(user, password), password)
     web = f"127.0.0.1:{free_port()}"
-    config = parse_config(
-        {
-            "xmpp": {
-                "jid": accounts["bot"].jid,
-                "password": accounts["bot"].password,
-                "tls": "none",
-                "server": f"127.0.0.1:{server.c2s_port}",
-            },
-            "database": {"url": f"sqlite+aiosqlite:///{tmp_path / 'hd.db'}"},
-            "web": {"listen": web, "public_url": f"http://{web}"},
-            "notifications": {"quiet_hours": None},
-            "attachments": {
-                "folder": str(tmp_path / "attachments"),
-                "max_bytes": LIMIT,
-                "hosts": [server.host],  # http_external_url: http://127.0.0.1:PORT/
-            },
-            "language": "en",
+    config = bot_config(
+        server,
+        accounts["bot"],
+        tmp_path,
+        web={"listen": web, "public_url": f"http://{web}"},
+        attachments={
+            "folder": str(tmp_path / "attachments"),
+            "max_bytes": LIMIT,
+            "hosts": [server.host],  # http_external_url: http://127.0.0.1:PORT/
         },
-        {},
     )
-    await seed(config, accounts)
-    stop = asyncio.Event()
-    task = asyncio.create_task(run(config, stop))
-    desk = Desk(config, server, accounts, [])
-    try:
-        operator = await desk.client("operator")
-        assert await desk.ask(operator, "new printer jams @it") == "Ticket #1 opened for @it."
-        assert await desk.ask(operator, "new private task @w2") == "Ticket #2 opened for @w2."
-        yield desk
-    finally:
-        await asyncio.gather(*(c.stop() for c in desk.clients), return_exceptions=True)
-        stop.set()
-        await asyncio.wait_for(task, 15)
+    await seed(config, STAFF, accounts, ["it", "ops"])
+    async with running(config):
+        desk = Desk(config, server, accounts, [])
+        try:
+            operator = await desk.client("operator")
+            assert await desk.ask(operator, "new printer jams @it") == "Ticket #1 opened for @it."
+            assert await desk.ask(operator, "new private task @w2") == "Ticket #2 opened for @w2."
+            yield desk
+        finally:
+            await asyncio.gather(*(c.stop() for c in desk.clients), return_exceptions=True)
 
 
 async def test_a_photo_with_its_number_is_attached_and_listed(desk: Desk) -> None:

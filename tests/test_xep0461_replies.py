@@ -5,22 +5,18 @@ a reply to someone else's notification lands nowhere and tells nothing."""
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator, Callable, Coroutine
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
+from live_desk import bot_config, read, running, seed, staff_accounts
 from sqlalchemy import select
-from xmpp_client import Account, AccountFactory, ChatClient, ClientFactory, Incoming
+from xmpp_client import AccountFactory, ChatClient, ClientFactory, Incoming
 
-from bot.app import run
-from bot.config import Config, parse_config
+from bot.config import Config
 from bot.prosody import ProsodyServer
-from commands.core import Helpdesk
-from storage import migrate
-from storage.db import make_engine, make_sessions
 from storage.models import Outbox, Staff, TicketEvent
 
 pytestmark = pytest.mark.xmpp
@@ -45,39 +41,17 @@ class Desk:
 
     async def comments(self, ticket: int) -> list[tuple[str, str | None]]:
         """(login, text) of each comment on the ticket, oldest first."""
-        engine = make_engine(self.config.database.url)
-        try:
-            async with make_sessions(engine)() as session:
-                rows = await session.execute(
-                    select(Staff.login, TicketEvent.text)
-                    .join(Staff, Staff.id == TicketEvent.actor_id)
-                    .where(TicketEvent.ticket_id == ticket, TicketEvent.action == "comment")
-                    .order_by(TicketEvent.id)
-                )
-                return [(login, text) for login, text in rows]
-        finally:
-            await engine.dispose()
+        return await read(
+            self.config,
+            select(Staff.login, TicketEvent.text)
+            .join(Staff, Staff.id == TicketEvent.actor_id)
+            .where(TicketEvent.ticket_id == ticket, TicketEvent.action == "comment")
+            .order_by(TicketEvent.id),
+        )
 
     async def chat_rows(self) -> list[Outbox]:
-        engine = make_engine(self.config.database.url)
-        try:
-            async with make_sessions(engine)() as session:
-                query = select(Outbox).where(Outbox.channel == "xmpp").order_by(Outbox.id)
-                return list((await session.scalars(query)).all())
-        finally:
-            await engine.dispose()
-
-
-async def seed(config: Config, accounts: dict[str, Account]) -> None:
-    engine = make_engine(config.database.url)
-    await migrate.upgrade(engine)
-    core = Helpdesk(make_sessions(engine), language="en")
-    for short in ("it", "ops", "hr"):
-        await core.run_admin("dept", ["add", short, short.upper()])
-    for login, role, home in STAFF:
-        await core.run_admin("staff", ["add", login, accounts[login].jid, role, home])
-        await core.run_admin("staff", ["set", login, "lang", "en"])
-    await engine.dispose()
+        query = select(Outbox).where(Outbox.channel == "xmpp").order_by(Outbox.id)
+        return await read(self.config, query)
 
 
 @pytest.fixture
@@ -87,32 +61,18 @@ async def desk(
     xmpp_client: ClientFactory,
     tmp_path: Path,
 ) -> AsyncIterator[Desk]:
-    accounts = {login: xmpp_account(login) for login, _, _ in STAFF}
+    accounts = staff_accounts(xmpp_account, STAFF)
     bot = xmpp_account("bot")
-    config = parse_config(
-        {
-            "xmpp": {"jid": bot.jid, "password": bot.password, "tls": "none",
-                     "server": f"127.0.0.1:{prosody.c2s_port}"},
-            "database": {"url": f"sqlite+aiosqlite:///{tmp_path / 'hd.db'}"},
-            "notifications": {"quiet_hours": None},
-            "language": "en",
-        },
-        {},
-    )  # fmt: skip
-    await seed(config, accounts)
+    config = bot_config(prosody, bot, tmp_path)
+    await seed(config, STAFF, accounts, ["it", "ops", "hr"])
 
     async def client(login: str) -> ChatClient:
         made = await xmpp_client(accounts[login])
         made.register_plugin("xep_0461")  # replies, as Conversations and Gajim send them
         return made
 
-    stop = asyncio.Event()
-    task = asyncio.create_task(run(config, stop))
-    try:
+    async with running(config):
         yield Desk(config, client)
-    finally:
-        stop.set()
-        await asyncio.wait_for(task, 15)
 
 
 def reply(client: ChatClient, to: str, notice: Incoming, text: str) -> None:
