@@ -21,7 +21,7 @@ from slixmpp.plugins.xep_0030.stanza.items import DiscoItems
 from sqlalchemy import select
 
 from commands.context import Context
-from commands.core import Helpdesk
+from commands.core import Answer, Helpdesk
 from commands.errors import CommandError
 from commands.forms import (
     call_command,
@@ -50,7 +50,7 @@ PICK_LIMIT = 20  # customers a pick step lists
 PRIORITIES = tuple(PRIORITY_NAMES.values())  # low, normal, high, urgent
 ACTIONS = ("take", "close")
 
-Handle = Callable[[str, str, str | None], Awaitable[str | None]]
+Handle = Callable[[str, str, str | None], Awaitable[Answer]]  # Helpdesk.answer
 Session = dict[str, Any]  # slixmpp's session of one form, with our hd_* keys
 Values = dict[str, list[str]]
 Compose = Callable[[int | None], str]  # a customer id (or none) -> the command text
@@ -234,9 +234,10 @@ class AdhocCommands:
         return session
 
     async def _run(self, session: Session, command: str) -> Session:
-        """The chat command through the chat's entry point; its reply is the note."""
-        reply = await self.handle(str(session["from"]), command, None)
-        return _done(session, reply or "")
+        """The chat command through the chat's entry point; its reply is the note, an
+        error note when the command did not go through."""
+        answer = await self.handle(str(session["from"]), command, None)
+        return _done(session, answer.text or "", "info" if answer.ok else "error")
 
     # -- building forms -----------------------------------------------------------
 
@@ -476,8 +477,10 @@ class AdhocCommands:
             if form is None:  # nothing of theirs is open any more
                 return _done(session, t(language, "list_empty"), "error")
             return self._again(session, form, error)
-        replies = [await self.handle(str(session["from"]), c, None) for c in commands]
-        return _done(session, "\n".join(reply for reply in replies if reply))
+        answers = [await self.handle(str(session["from"]), c, None) for c in commands]
+        done = [a.ok for a in answers]
+        kind = "info" if all(done) else "error" if not any(done) else "warn"
+        return _done(session, "\n".join(a.text for a in answers if a.text), kind)
 
     # -- Plan tomorrow ------------------------------------------------------------
 

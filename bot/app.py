@@ -221,7 +221,8 @@ async def run(
         inflight = InFlight()
         handle = inflight.track(core.handle)
         xmpp = HelpdeskBot(config.xmpp, handle, sessions=sessions, language=config.language)
-        AdhocCommands(xmpp, core, handle)  # XEP-0050 forms on the same core
+        # XEP-0050 forms on the same core; a form shows whether its command went through
+        AdhocCommands(xmpp, core, inflight.track(core.answer))
         files = FileReceiver(core, config.attachments, config.xmpp, xmpp.previous_body)
         xmpp.file_handler = inflight.track(files)  # XEP-0363 uploads land on tickets
         presence = StaffPresence(xmpp, staff.is_staff)

@@ -51,6 +51,16 @@ class _Attempt:
     language: str
     command: Command | None = None
     queued: int = 0
+    refused: bool = False  # a stranger's message
+
+
+@dataclass(frozen=True)
+class Answer:
+    """The reply to one message, and whether the command went through: False for an
+    error reply (bad input, a refusal, "#N not found", a stranger) or a failure."""
+
+    text: str | None
+    ok: bool
 
 
 def bare_jid(jid: str) -> str:
@@ -91,18 +101,23 @@ class Helpdesk:
     async def handle(self, jid: str, text: str, message_key: str | None = None) -> str | None:
         """The reply to one chat message, or None when nothing should be said (a stranger
         refused within the hour, or a message already handled)."""
+        return (await self.answer(jid, text, message_key)).text
+
+    async def answer(self, jid: str, text: str, message_key: str | None = None) -> Answer:
+        """`handle`, telling also whether the command went through (for a form, which
+        shows an error differently from a result)."""
         attempt = _Attempt(self.language)
         try:
             reply = await self._handle(bare_jid(jid), text, message_key, attempt)
         except CommandError as exc:
-            return self._error_text(attempt, exc)
+            return Answer(self._error_text(attempt, exc), ok=False)
         except Exception:
             ref = secrets.token_hex(3)
             log.exception("command failed (ref %s)", ref)
-            return t(attempt.language, "internal_error", ref=ref)
+            return Answer(t(attempt.language, "internal_error", ref=ref), ok=False)
         if attempt.queued and self.on_outbox is not None:
             self.on_outbox()
-        return reply
+        return Answer(reply, ok=not attempt.refused)
 
     async def _handle(
         self, jid: str, text: str, message_key: str | None, attempt: _Attempt
@@ -113,6 +128,7 @@ class Helpdesk:
             if actor is None and self.enroll is not None:
                 actor = await self.enroll(session, jid)
             if actor is None:
+                attempt.refused = True
                 return self._refuse(jid, now)
             attempt.language = actor.language
             if message_key is not None and not await _first_time(session, message_key, now):

@@ -25,7 +25,7 @@ from bot import adhoc
 from bot.adhoc import AdhocCommands
 from bot.config import Config
 from bot.prosody import ProsodyServer
-from commands.core import Helpdesk
+from commands.core import Answer, Helpdesk
 from commands.errors import CommandError, UsageError
 from commands.forms import (
     call_command,
@@ -132,8 +132,8 @@ async def test_finished_and_abandoned_forms_are_swept() -> None:
     assert set(forms.plugin.sessions) == {"waiting", "client:theirs"}
 
 
-async def echo(*args: Any) -> str:
-    return ""
+async def echo(*args: Any) -> Answer:
+    return Answer("", ok=True)
 
 
 # -- the bot on a real Prosody ---------------------------------------------------------
@@ -417,7 +417,9 @@ async def test_my_tickets_takes_and_closes_two_at_once(desk: Desk) -> None:
     assert [(t.holder_id, t.status) for t in tickets[:2]] == [(ids["w1"], "in progress")] * 2
     step = await w1.execute("mine")
     values = {"tickets": ["1", "2"], "action": "close", "resolution": "replaced the roller"}
-    assert completed(await w1.submit(step, values, "complete")) == "#1 closed.\n#2 closed."
+    done = await w1.submit(step, values, "complete")
+    assert completed(done) == "#1 closed.\n#2 closed."
+    assert notes(done) == [("info", "#1 closed.\n#2 closed.")]
     assert [t.status for t in await desk.tickets()] == ["closed", "closed", "new"]
     assert [e.text for e in await desk.events("close")] == ["replaced the roller"] * 2
     assert completed(await w1.execute("mine")) == "No open tickets."
@@ -426,6 +428,10 @@ async def test_my_tickets_takes_and_closes_two_at_once(desk: Desk) -> None:
     step = await w1.execute("mine")
     done = await w1.submit(step, {"tickets": ["3", "4"], "action": "take"}, "complete")
     assert completed(done) == "#3 not found\n#4 is yours now."
+    assert notes(done)[0][0] == "warn"  # some went through, some did not
+    step = await w1.execute("mine")
+    refused = await w1.submit(step, {"tickets": ["3"], "action": "take"}, "complete")
+    assert notes(refused) == [("error", "#3 not found")]  # the core's refusal, as an error
     third = (await desk.tickets())[2]
     assert (third.holder_id, third.status) == (None, "new")
 
