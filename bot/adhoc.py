@@ -17,6 +17,7 @@ from zoneinfo import ZoneInfo
 
 from slixmpp import JID
 from slixmpp.exceptions import XMPPError
+from slixmpp.plugins.xep_0030.stanza.info import DiscoInfo
 from slixmpp.plugins.xep_0030.stanza.items import DiscoItems
 from sqlalchemy import select
 
@@ -125,6 +126,8 @@ class AdhocCommands:
             self.plugin.add_command(jid=me, node=node, name=name, handler=self._starts[node])
         disco = self.xmpp.plugin["xep_0030"]
         disco.set_node_handler("get_items", jid=me, node=COMMANDS_NS, handler=self._items)
+        for node in NODES:  # a command's details, like the list, only for who may run it
+            disco.set_node_handler("get_info", jid=me, node=node, handler=self._info)
 
     # -- who may see and run what -------------------------------------------------
 
@@ -152,6 +155,24 @@ class AdhocCommands:
                 label = t(actor.language, f"adhoc.{name}")
                 items.add_item(JID(self.xmpp.boundjid.full), node=name, name=label)
         return items
+
+    async def _info(self, jid: Any, node: Any, ifrom: Any, data: Any) -> Any:
+        """A command's disco#info (XEP-0050's identity and features) in the requester's
+        language; for a stranger, or a command they may not use, the node does not exist."""
+        try:
+            actor = await self._actor(ifrom) if ifrom else None
+        except Exception:
+            log.exception("could not describe the ad-hoc command %s for %s", node, ifrom)
+            actor = None
+        if actor is None or node not in NODES or not may_use(str(node), actor.role):
+            raise XMPPError("item-not-found", etype="cancel")
+        info = DiscoInfo()
+        info["node"] = node
+        label = t(actor.language, f"adhoc.{node}")
+        info.add_identity("automation", "command-node", name=label)
+        info.add_feature(COMMANDS_NS)
+        info.add_feature(DATA_NS)
+        return info
 
     async def _on_command(self, iq: Any) -> None:
         """Refuse strangers, forbidden commands and foreign or expired sessions; then

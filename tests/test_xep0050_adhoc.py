@@ -177,6 +177,10 @@ class Forms:
         iq = await disco.get_items(jid=self.full, node=COMMANDS, timeout=10)
         return {node: name for _jid, node, name in iq["disco_items"]["items"]}
 
+    async def describe(self, node: str) -> Any:
+        disco = self.client.plugin["xep_0030"]
+        return await disco.get_info(jid=self.full, node=node, timeout=10)
+
     async def execute(self, node: str) -> Any:
         return await self.client.plugin["xep_0050"].send_command(self.full, node, timeout=10)
 
@@ -293,8 +297,15 @@ async def test_each_role_sees_its_commands_and_a_stranger_none(desk: Desk) -> No
     form = await w2.execute("new")
     assert form["command"]["form"]["title"] == "Новая заявка"
     assert fields(form)["text"]["label"] == "Текст"
+    info = (await w2.describe("new"))["disco_info"]
+    assert info["identities"] == {("automation", "command-node", None, "Новая заявка")}
+    assert "http://jabber.org/protocol/commands" in info["features"]
     stranger = await desk.client(None)
     assert await stranger.commands() == {}
+    for who, node in ((stranger, "new"), (stranger, "mine"), (operator, "plan")):
+        with pytest.raises(IqError) as unknown:  # the details tell nothing either
+            await who.describe(node)
+        assert unknown.value.iq["error"]["condition"] == "item-not-found"
     for node in ("new", "mine", "plan"):
         with pytest.raises(IqError) as refused:
             await stranger.execute(node)
