@@ -5,11 +5,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from commands import workflow
 from commands.context import Context
 from commands.i18n import t
-from commands.workflow import change_notice, change_recipients
 from storage.attachments import attachments_of
-from storage.models import Attachment, Ticket, TicketEvent
+from storage.models import Attachment, Ticket
 
 KB = 1024
 MB = 1024 * KB
@@ -37,8 +37,7 @@ def size_text(language: str, size: int) -> str:
 
 
 async def attach(ctx: Context, ticket: Ticket, stored: StoredFile, caption: str) -> Attachment:
-    """Put the file on the ticket: its row, an "attached" history line (with the caption,
-    if the message had text besides the link) and a notification like a comment's."""
+    """Put the stored file on the ticket, through the workflow's write path."""
     attachment = Attachment(
         ticket_id=ticket.id,
         staff_id=ctx.actor.id,
@@ -50,18 +49,7 @@ async def attach(ctx: Context, ticket: Ticket, stored: StoredFile, caption: str)
         source_url=stored.source_url,
         created_at=ctx.now,
     )
-    event = TicketEvent(
-        ticket_id=ticket.id,
-        actor_id=ctx.actor.id,
-        at=ctx.now,
-        action="attached",
-        new=stored.name,
-        text=caption or None,
-    )
-    ctx.session.add_all([attachment, event])
-    await ctx.session.flush()
-    render = change_notice(ticket, event, ctx.actor.login)
-    ctx.notify(await change_recipients(ctx, ticket), event, render, ticket=ticket)
+    await workflow.attach(ctx, ticket, attachment, caption)
     return attachment
 
 

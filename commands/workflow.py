@@ -11,7 +11,7 @@ from commands.context import Context
 from commands.i18n import t
 from commands.notify import notice_text, short_name
 from storage import queries
-from storage.models import Kind, Role, Staff, Status, Ticket, TicketEvent
+from storage.models import Attachment, Kind, Role, Staff, Status, Ticket, TicketEvent
 
 
 @dataclass(frozen=True)
@@ -174,6 +174,14 @@ async def open_ticket(
 
 async def comment(ctx: Context, ticket: Ticket, text: str) -> None:
     event = await _event(ctx, ticket, "comment", text=text)
+    await _notify_change(ctx, ticket, event)
+
+
+async def attach(ctx: Context, ticket: Ticket, attachment: Attachment, caption: str) -> None:
+    """A file on the ticket: its row, an "attached" history line (with the caption, if
+    the message had text besides the link) and a notification like a comment's."""
+    ctx.session.add(attachment)
+    event = await _event(ctx, ticket, "attached", new=attachment.file_name, text=caption or None)
     await _notify_change(ctx, ticket, event)
 
 
